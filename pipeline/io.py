@@ -1,0 +1,92 @@
+"""Files between stages: atomic writes, deterministic Parquet, fingerprints, done markers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}"
+
+
+def part_index(name: str) -> int:
+    """`part-00012` or `part-00012.parquet` -> 12."""
+    return int(Path(name).name.split(".")[0].split("-")[1])
+
+
+def _tmp_path(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = _tmp_path(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_table(path: Path, table: pa.Table, row_group_size: int = 4096) -> None:
+    """Write Parquet atomically. Same table, same bytes: no timestamps, fixed settings."""
+    tmp = _tmp_path(path)
+    try:
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            row_group_size=row_group_size,
+            write_statistics=True,
+        )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def rows_to_table(rows: Iterable[Any], schema: pa.Schema) -> pa.Table:
+    """Dataclass instances or dicts -> a table with exactly `schema`."""
+    cols: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for row in rows:
+        for name in schema.names:
+            cols[name].append(
+                row[name] if isinstance(row, dict) else getattr(row, name)
+            )
+    return pa.table(cols, schema=schema)
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    return pq.read_table(path, columns=columns)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint_files(paths: Iterable[Path], root: Path | None = None) -> dict[str, str]:
+    """Content hashes keyed by path (relative to root when given): a rerun that gets the same
+    bytes from upstream skips, whatever the files' mtimes."""
+    out: dict[str, str] = {}
+    for p in sorted(Path(x) for x in paths):
+        key = str(p.relative_to(root)) if root is not None and p.is_relative_to(root) else str(p)
+        out[key] = sha256_file(p)
+    return out
