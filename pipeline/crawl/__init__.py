@@ -1,0 +1,1 @@
+"""Crawl stage: Scrapy, one subprocess per links part."""
