@@ -90,6 +90,10 @@ class CrawlConfig(Section):
         description="hosts exempt from the private/loopback address guard (tests, demo)",
     )
     warc_max_bytes: int = Field(1_000_000_000, gt=0)
+    proxy: str | None = Field(
+        None,
+        description="HTTP proxy for every request; the demo serves its virtual hosts this way",
+    )
 
 
 class ExtractConfig(Section):
