@@ -95,12 +95,20 @@ class CrawlConfig(Section):
         description="HTTP proxy for every request; the demo serves its virtual hosts this way",
     )
 
+    def fingerprint(self) -> str:
+        # The proxy is transport, not content: a demo rerun on a new port must not recrawl.
+        blob = json.dumps(self.model_dump(mode="json", exclude={"proxy"}), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
 
 class ExtractConfig(Section):
     favor_precision: bool = False
     favor_recall: bool = False
     include_comments: bool = False
     include_tables: bool = True
+    fast: bool = Field(False, description="trafilatura fast mode: no fallback extractors")
+    with_metadata: bool = Field(True, description="title and date (htmldate) per document")
+    extensive_date_search: bool = False
     timeout_s: float = Field(30.0, gt=0)
     lang_model: str | None = Field(None, description="path to lid.176.bin/.ftz; default: bundled")
     lang_prefix_chars: int = Field(1000, gt=0)
@@ -120,6 +128,7 @@ class FilterConfig(Section):
     max_dup_line_frac: float = 0.3
     min_stop_words: int = 2
     max_bullet_line_frac: float = 0.9
+    max_ellipsis_line_frac: float = 0.3
     max_boilerplate_hits: int | None = None
 
 

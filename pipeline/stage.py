@@ -83,24 +83,34 @@ def read_stats(root: Path, stage: str) -> list[StageStats]:
 def funnel(root: Path, parts: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Sum the done markers of every stage: {stage: {"in", "out", "dropped": {reason: n}}}.
 
-    `parts` limits a stage to the named parts (a build's current parts), so markers of parts
-    a smaller rebuild no longer has do not inflate the counts.
+    `parts` limits a stage to the named parts, so markers of parts a smaller rebuild no
+    longer has do not inflate the counts.
     """
-    result: dict[str, Any] = {}
-    for stage in STAGES:
-        n_in = n_out = 0
-        dropped: Counter[str] = Counter()
-        for st in read_stats(root, stage):
-            if parts is not None and stage in parts and st.part not in parts[stage]:
-                continue
-            n_in += st.n_in
-            n_out += st.n_out
-            dropped.update(st.dropped)
-        result[stage] = {"in": n_in, "out": n_out, "dropped": dict(sorted(dropped.items()))}
-    return result
+    stats = [
+        st
+        for stage in STAGES
+        for st in read_stats(root, stage)
+        if parts is None or stage not in parts or st.part in parts[stage]
+    ]
+    return funnel_from_stats(stats)
 
 
 def write_funnel(root: Path, parts: dict[str, list[str]] | None = None) -> dict[str, Any]:
     data = funnel(root, parts)
     atomic_write_json(Path(root) / "funnel.json", data)
     return data
+
+
+def funnel_from_stats(stats: Iterable[StageStats]) -> dict[str, Any]:
+    """The funnel of exactly the parts one build ran or skipped."""
+    result: dict[str, Any] = {}
+    for stage in STAGES:
+        n_in = n_out = 0
+        dropped: Counter[str] = Counter()
+        for st in stats:
+            if st.stage == stage:
+                n_in += st.n_in
+                n_out += st.n_out
+                dropped.update(st.dropped)
+        result[stage] = {"in": n_in, "out": n_out, "dropped": dict(sorted(dropped.items()))}
+    return result

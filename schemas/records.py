@@ -154,6 +154,7 @@ class DocRecord:
     dup_line_frac: float
     n_stop_words: int
     bullet_line_frac: float
+    ellipsis_line_frac: float
     boilerplate_hits: int
     wiki_overlap: float | None = None
 
@@ -183,6 +184,7 @@ DOCS_SCHEMA = pa.schema(
         pa.field("dup_line_frac", pa.float32()),
         pa.field("n_stop_words", pa.int32()),
         pa.field("bullet_line_frac", pa.float32()),
+        pa.field("ellipsis_line_frac", pa.float32()),
         pa.field("boilerplate_hits", pa.int32()),
         pa.field("wiki_overlap", pa.float32()),
     ]

@@ -1,0 +1,1 @@
+"""Prefect orchestration over pipeline/: thin tasks that take and return paths."""

@@ -1,0 +1,172 @@
+"""The `build_corpus` flow: harvest -> crawl -> extract -> filter -> dedup -> shards.
+
+Each task wraps one pipeline driver and passes paths; every driver skips parts whose done
+marker matches, so a rerun (or a retry after a crash) redoes only unfinished work. A part that
+fails is reported at the end; the other parts go on to the shards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from flows.runners import make_task_runner
+from pipeline import crawl, dedup, extract, harvest, shards
+from pipeline import filter as filter_stage
+from pipeline.config import CorpusConfig, load_config, parse_config
+from pipeline.errors import PartError, RetryableError
+from pipeline.io import atomic_write_json
+from pipeline.ledger import StageStats
+from pipeline.stage import funnel_from_stats
+
+
+def _retry_only_retryable(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except RetryableError:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is not worth a retry
+        return False
+    return False
+
+
+def _cfg(data: dict[str, Any]) -> CorpusConfig:
+    return parse_config(data)
+
+
+_TASK_OPTS: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": 5,
+    "retry_condition_fn": _retry_only_retryable,
+}
+
+
+@task(name="harvest", **_TASK_OPTS)
+def harvest_task(cfg_data: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    cfg = _cfg(cfg_data)
+    root = Path(cfg.out_dir)
+    stats = harvest.run(cfg.harvest.inputs, root, cfg.harvest)
+    return [str(p) for p in harvest.links_parts(root, cfg.harvest)], [s.to_json() for s in stats]
+
+
+@task(name="crawl", **_TASK_OPTS)
+def crawl_task(links_part: str, cfg_data: dict[str, Any]) -> dict[str, Any]:
+    cfg = _cfg(cfg_data)
+    return crawl.run_part(Path(links_part), Path(cfg.out_dir), cfg.crawl).to_json()
+
+
+@task(name="extract", **_TASK_OPTS)
+def extract_task(links_part: str, cfg_data: dict[str, Any]) -> dict[str, Any]:
+    cfg = _cfg(cfg_data)
+    root = Path(cfg.out_dir)
+    fetches = root / "crawl" / "fetches" / Path(links_part).name
+    return extract.run_part(Path(links_part), fetches, root, cfg).to_json()
+
+
+@task(name="filter", **_TASK_OPTS)
+def filter_task(part_name: str, cfg_data: dict[str, Any]) -> dict[str, Any]:
+    cfg = _cfg(cfg_data)
+    root = Path(cfg.out_dir)
+    return filter_stage.run_part(root / "docs" / part_name, root, cfg).to_json()
+
+
+@task(name="dedup", **_TASK_OPTS)
+def dedup_task(part_names: list[str], cfg_data: dict[str, Any]) -> list[dict[str, Any]]:
+    cfg = _cfg(cfg_data)
+    root = Path(cfg.out_dir)
+    parts = [root / "filtered" / name for name in part_names]
+    return [s.to_json() for s in dedup.run(parts, root, cfg)]
+
+
+@task(name="shards", **_TASK_OPTS)
+def shards_task(part_names: list[str], cfg_data: dict[str, Any]) -> dict[str, Any]:
+    cfg = _cfg(cfg_data)
+    root = Path(cfg.out_dir)
+    return shards.run([root / "dedup" / n for n in part_names], root, cfg).to_json()
+
+
+def _map_parts(task_fn: Any, names: list[str], args: list[Any], cfg_data: dict[str, Any],
+               failures: list[str], stage: str) -> tuple[list[str], list[StageStats]]:
+    """Submit one task per part, wait for all; return the parts that succeeded."""
+    futures = [(name, task_fn.submit(arg, cfg_data)) for name, arg in zip(names, args)]
+    ok: list[str] = []
+    stats: list[StageStats] = []
+    for name, fut in futures:
+        fut.wait()
+        if fut.state.is_completed():
+            stats.append(StageStats.from_json(fut.result()))
+            ok.append(name)
+            continue
+        try:
+            fut.result()
+        except Exception as err:  # noqa: BLE001 - recorded, reported at the end
+            failures.append(f"{stage}/{name}: {type(err).__name__}: {err}")
+    return ok, stats
+
+
+@flow(name="build-stages")
+def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
+    logger = get_run_logger()
+    cfg = _cfg(cfg_data)
+    root = Path(cfg.out_dir)
+    failures: list[str] = []
+    all_stats: list[StageStats] = []
+
+    links_paths, harvest_stats = harvest_task(cfg_data)
+    all_stats += [StageStats.from_json(s) for s in harvest_stats]
+    names = [Path(p).name for p in links_paths]
+    logger.info("harvest: %d links parts", len(names))
+
+    names, st = _map_parts(crawl_task, names, [str(root / "links" / n) for n in names],
+                           cfg_data, failures, "crawl")
+    all_stats += st
+    names, st = _map_parts(extract_task, names, [str(root / "links" / n) for n in names],
+                           cfg_data, failures, "extract")
+    all_stats += st
+    names, st = _map_parts(filter_task, names, names, cfg_data, failures, "filter")
+    all_stats += st
+
+    all_stats += [StageStats.from_json(s) for s in dedup_task(sorted(names), cfg_data)]
+    all_stats.append(StageStats.from_json(shards_task(sorted(names), cfg_data)))
+
+    funnel = funnel_from_stats(all_stats)
+    atomic_write_json(root / "funnel.json", funnel)
+    skipped = sum(1 for s in all_stats if s.extra.get("skipped"))
+    create_markdown_artifact(
+        key=f"funnel-{cfg.name}".lower().replace("_", "-"),
+        markdown=funnel_markdown(funnel),
+        description=f"webtext funnel of {cfg.name}",
+    )
+    result = {
+        "out_dir": str(root),
+        "funnel": funnel,
+        "failures": failures,
+        "parts_run": len(all_stats) - skipped,
+        "parts_skipped": skipped,
+    }
+    if failures:
+        logger.error("%d parts failed:\n%s", len(failures), "\n".join(failures))
+        raise PartError("build", "*", f"{len(failures)} parts failed: " + "; ".join(failures))
+    return result
+
+
+def funnel_markdown(funnel: dict[str, Any]) -> str:
+    lines = ["| stage | in | out | dropped |", "|---|---:|---:|---|"]
+    for stage, row in funnel.items():
+        dropped = ", ".join(f"{k}: {v}" for k, v in row["dropped"].items()) or "-"
+        lines.append(f"| {stage} | {row['in']} | {row['out']} | {dropped} |")
+    return "\n".join(lines)
+
+
+@flow(name="build-corpus", log_prints=True)
+def build_corpus(
+    config_path: str | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Entry point for `webtext build` and deployments: load the config (failing before any
+    work), then run the stages on the task runner the config names."""
+    cfg = load_config(config_path, overrides)
+    runner = make_task_runner(cfg.runner)
+    return build_stages.with_options(task_runner=runner)(cfg.model_dump(mode="json"))

@@ -1,0 +1,169 @@
+"""`webtext` command line. Flows are imported only inside the commands that run one, so
+`import pipeline` never loads Prefect."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import CorpusConfig, load_config
+from pipeline.errors import ConfigError, PartError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+ConfigOpt = typer.Option(None, "--config", "-c", help="corpus config YAML (partial is fine)")
+
+
+def _fail_config(err: ConfigError) -> NoReturn:
+    console.print(f"[red]config error:[/red] {err}")
+    raise typer.Exit(2)
+
+
+def _load(config: Path | None, overrides: dict[str, Any] | None = None) -> CorpusConfig:
+    try:
+        return load_config(config, overrides)
+    except ConfigError as err:
+        _fail_config(err)
+
+
+def _parse_sets(sets: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in sets:
+        if "=" not in item:
+            _fail_config(ConfigError(f"--set expects key=value, got {item!r}"))
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _prefect_env() -> None:
+    # Local builds talk to an ephemeral API; keep them quiet and offline.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def print_funnel(funnel: dict[str, Any]) -> None:
+    table = Table(title="funnel")
+    for col in ("stage", "in", "out", "dropped"):
+        table.add_column(col, justify="right" if col in ("in", "out") else "left")
+    for stage, row in funnel.items():
+        dropped = ", ".join(f"{k} {v}" for k, v in row["dropped"].items()) or "-"
+        table.add_row(stage, str(row["in"]), str(row["out"]), dropped)
+    Console().print(table)
+
+
+def run_build(config: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate the config, then run the `build_corpus` flow on an ephemeral Prefect API."""
+    cfg = _load(config, overrides)
+    _prefect_env()
+    from flows.build import build_corpus
+
+    try:
+        return build_corpus(config_path=str(config) if config else None, overrides=overrides)
+    except PartError as err:
+        console.print(f"[red]build finished with failed parts:[/red] {err}")
+        funnel_path = Path(cfg.out_dir) / "funnel.json"
+        if funnel_path.exists():
+            print_funnel(json.loads(funnel_path.read_text()))
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def build(
+    config: Path = typer.Argument(..., help="corpus config YAML"),
+    set_: list[str] = typer.Option([], "--set", help="override a field: section.field=value"),
+) -> None:
+    """Build a corpus: harvest, crawl, extract, filter, dedup, shards."""
+    result = run_build(config, _parse_sets(set_))
+    print_funnel(result["funnel"])
+    console.print(f"shards: {Path(result['out_dir']) / 'shards'}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="output folder"),
+    seed: int = typer.Option(0, help="seed of the generated demo web"),
+) -> None:
+    """Generate a local demo web, serve it on 127.0.0.1 and build a corpus from it."""
+    from pipeline import demo as demo_web
+
+    out = out.resolve()
+    web = demo_web.generate(out, seed=seed)
+    with demo_web.serve(web) as proxy_url:
+        cfg = demo_web.demo_config(out, web, proxy_url)
+        config_path = out / "config.yaml"
+        config_path.write_text(yaml.safe_dump(cfg, sort_keys=True))
+        result = run_build(config_path)
+    print_funnel(result["funnel"])
+    console.print(
+        f"parts run {result['parts_run']}, skipped {result['parts_skipped']}\n"
+        f"funnel: {out / 'funnel.json'}\nshards: {out / 'shards'} "
+        f"(manifest.json, README.md)"
+    )
+
+
+@app.command("harvest")
+def harvest_cmd(
+    inputs: list[str] = typer.Argument(..., help="dump files, globs or folders"),
+    out: Path = typer.Option(..., "--out", help="output root"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Run the harvest stage alone: DIR/links/, DIR/ledger/harvest/, DIR/funnel.json."""
+    from pipeline import harvest
+    from pipeline.stage import write_funnel
+
+    cfg = _load(config)
+    stats = harvest.run([str(Path(i).resolve()) if "://" not in i else i for i in inputs],
+                        out, cfg.harvest)
+    print_funnel({"harvest": write_funnel(out, {"harvest": [s.part for s in stats]})["harvest"]})
+
+
+@app.command("crawl")
+def crawl_cmd(
+    links_part: Path = typer.Argument(..., help="a links part (Parquet)"),
+    out: Path = typer.Option(..., "--out", help="output root"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Crawl one links part: DIR/crawl/fetches/, DIR/crawl/warc/, DIR/ledger/crawl/."""
+    from pipeline import crawl
+
+    cfg = _load(config)
+    st = crawl.run_part(links_part, out, cfg.crawl)
+    print_funnel({"crawl": {"in": st.n_in, "out": st.n_out, "dropped": dict(st.dropped)}})
+
+
+@app.command("funnel")
+def funnel_cmd(out: Path = typer.Argument(..., help="output root of a build")) -> None:
+    """Print a build's funnel.json."""
+    print_funnel(json.loads((out / "funnel.json").read_text()))
+
+
+@app.command("export-bin")
+def export_bin_cmd(
+    shards_dir: Path = typer.Argument(..., help="folder with manifest.json"),
+    out: Path = typer.Option(..., "--out", help="where train.bin / val.bin go"),
+) -> None:
+    """Write nanoGPT-style uint16 train.bin / val.bin from the shards."""
+    from pipeline.loader import export_bin
+
+    for split, n in export_bin(shards_dir, out).items():
+        console.print(f"{out / (split + '.bin')}: {n:,} tokens")
+
+
+@app.command("check-config")
+def check_config(config: Path = typer.Argument(...)) -> None:
+    """Validate a config and print it with every default filled in."""
+    cfg = _load(config)
+    sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+if __name__ == "__main__":
+    app()
