@@ -1,0 +1,257 @@
+"""Dedup stage: exact (normalized-text hash) and near (MinHash LSH) duplicates, global across
+all parts of a build and against the signatures of earlier builds.
+
+Three steps, each restartable through the done markers of pipeline.stage:
+1. per part, `dedup_signatures`: dedup/signatures/<part>.parquet (SIGNATURE_SCHEMA), no text;
+   its marker fingerprints only the fields that shape a signature, so changing the threshold
+   or the bands does not recompute them. The stage name is not in ledger.STAGES: it drops
+   nothing and must not count twice in the funnel.
+2. once, and only if some part of step 3 has to run: clustering over all signature parts plus
+   the kept documents of `dedup.reference_roots` (pipeline.lsh).
+3. per part, `dedup`: dedup/<part>.parquet with the kept documents in input order, and
+   ledger/dedup/<part>.parquet naming, for each dropped document, the kept id. Its inputs are
+   the part plus every signature file, so a part is redone exactly when something that could
+   change its drops changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline import lsh
+from pipeline.config import CorpusConfig, DedupConfig
+from pipeline.io import read_table, write_table
+from pipeline.ledger import Ledger, StageStats
+from pipeline.minhash import normalize, signatures, text_hash
+from pipeline.stage import run_part
+from schemas.records import SIGNATURE_SCHEMA
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+SIGNATURE_VERSION = 1
+STAGE = "dedup"
+SIGNATURE_STAGE = "dedup_signatures"
+MISSING_TIME = np.iinfo(np.int64).max
+
+
+def signature_fingerprint(cfg: DedupConfig) -> str:
+    """Only what shapes a signature: a new threshold reuses every signature file."""
+    blob = json.dumps({"num_perm": cfg.num_perm, "ngram": cfg.ngram, "seed": cfg.seed})
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def signature_table(docs: pa.Table, cfg: DedupConfig) -> pa.Table:
+    """SIGNATURE_SCHEMA rows for a DOCS_SCHEMA table, in the same order."""
+    texts = docs.column("text").to_pylist()
+    norm = [normalize(t or "") for t in texts]
+    sigs = signatures(norm, cfg.num_perm, cfg.seed, cfg.ngram)
+    offsets = pa.array(np.arange(0, sigs.size + 1, cfg.num_perm, dtype=np.int32))
+    sig_col = pa.ListArray.from_arrays(offsets, pa.array(sigs.ravel(), type=pa.uint32()))
+    return pa.table(
+        {
+            "id": docs.column("id"),
+            "text_hash": pa.array([text_hash(n) for n in norm], type=pa.string()),
+            "karma": docs.column("karma").cast(pa.int32()),
+            "first_seen": docs.column("first_seen").cast(SIGNATURE_SCHEMA.field("first_seen").type),
+            "signature": sig_col,
+        },
+        schema=SIGNATURE_SCHEMA,
+    )
+
+
+def _signature_matrix(table: pa.Table, num_perm: int) -> np.ndarray:
+    col = table.column("signature").combine_chunks()
+    flat = col.flatten().to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
+    if flat.size != table.num_rows * num_perm:
+        raise ValueError(f"signatures of the wrong length (expected {num_perm} values)")
+    return flat.reshape(table.num_rows, num_perm)
+
+
+def reference_files(cfg: DedupConfig) -> list[Path]:
+    """Signature and dedup-ledger files of earlier builds (the ledgers say which were dropped)."""
+    out: list[Path] = []
+    for ref in cfg.reference_roots:
+        r = Path(ref)
+        out += sorted((r / "dedup" / "signatures").glob("*.parquet"))
+        out += sorted((r / "ledger" / "dedup").glob("*.parquet"))
+    return out
+
+
+@dataclass
+class _Docs:
+    ids: list[str]
+    hashes: list[str]
+    karma: list[np.ndarray]
+    first_seen: list[np.ndarray]
+    sigs: list[np.ndarray]
+    is_ref: list[np.ndarray]
+
+
+def _append(acc: _Docs, t: pa.Table, num_perm: int, is_ref: bool) -> None:
+    acc.ids += t.column("id").to_pylist()
+    acc.hashes += t.column("text_hash").to_pylist()
+    acc.karma.append(t.column("karma").to_numpy(zero_copy_only=False).astype(np.int64))
+    fs = t.column("first_seen").cast(pa.int64()).fill_null(MISSING_TIME)
+    acc.first_seen.append(fs.to_numpy(zero_copy_only=False).astype(np.int64))
+    acc.sigs.append(_signature_matrix(t, num_perm))
+    acc.is_ref.append(np.full(t.num_rows, is_ref, dtype=bool))
+
+
+def _load_references(cfg: DedupConfig, acc: _Docs) -> None:
+    for ref in cfg.reference_roots:
+        r = Path(ref)
+        dropped: set[str] = set()
+        for p in sorted((r / "ledger" / "dedup").glob("*.parquet")):
+            dropped.update(read_table(p, columns=["key"]).column("key").to_pylist())
+        for p in sorted((r / "dedup" / "signatures").glob("*.parquet")):
+            t = read_table(p)
+            keep = [i not in dropped for i in t.column("id").to_pylist()]
+            _append(acc, t.filter(pa.array(keep, type=pa.bool_())), cfg.num_perm, True)
+
+
+@dataclass
+class PartDecision:
+    kept_id: list[str | None]  # None: the row is kept
+    reason: list[str | None]
+
+
+def decide(sig_paths: dict[str, Path], cfg: DedupConfig, root: Path) -> dict[str, PartDecision]:
+    """Global clustering: for every row of every part, kept or dropped in favour of whom."""
+    acc = _Docs([], [], [], [], [], [])
+    _load_references(cfg, acc)
+    n_ref = len(acc.ids)
+    spans: dict[str, tuple[int, int]] = {}
+    for part in sorted(sig_paths):
+        t = read_table(sig_paths[part])
+        start = len(acc.ids)
+        _append(acc, t, cfg.num_perm, False)
+        spans[part] = (start, len(acc.ids))
+    n = len(acc.ids)
+
+    def cat(xs: list[np.ndarray], dtype: type, shape: tuple[int, ...] = ()) -> np.ndarray:
+        return np.concatenate(xs) if xs else np.empty((0, *shape), dtype=dtype)
+
+    inp = lsh.ClusterInput(
+        ids=acc.ids,
+        text_hashes=acc.hashes,
+        karma=cat(acc.karma, np.int64),
+        first_seen=cat(acc.first_seen, np.int64),
+        signatures=cat(acc.sigs, np.uint32, (cfg.num_perm,)),
+        is_reference=cat(acc.is_ref, bool),
+    )
+    spill = n > cfg.spill_above
+    with lsh.spill_tempdir(root / "dedup" if spill else None) as tmp:
+        res = lsh.cluster(
+            inp, cfg.threshold, cfg.bands, cfg.rows, cfg.confirm_z, cfg.exact, cfg.near,
+            spill_dir=Path(tmp) if spill else None, partitions=cfg.spill_partitions,
+        )
+    log.info(
+        "dedup: %d documents (%d references), %d candidate pairs, %d confirmed",
+        n, n_ref, res.n_candidates, res.n_confirmed,
+    )
+    out: dict[str, PartDecision] = {}
+    for part, (s, e) in spans.items():
+        kept_id: list[str | None] = []
+        reason: list[str | None] = []
+        for i in range(s, e):
+            k = int(res.kept[i])
+            if k == i:
+                kept_id.append(None)
+                reason.append(None)
+            else:
+                kept_id.append(acc.ids[k])
+                reason.append("exact_duplicate" if res.exact[i] else "near_duplicate")
+        out[part] = PartDecision(kept_id, reason)
+    return out
+
+
+def _part_of(path: Path) -> str:
+    return Path(path).name.split(".")[0]
+
+
+def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[StageStats]:
+    """Dedup every part of a build; returns the `dedup` stats per part, in input order."""
+    root = Path(root)
+    dcfg = cfg.dedup
+    parts = [(Path(p), _part_of(Path(p))) for p in filtered_parts]
+    sig_paths: dict[str, Path] = {}
+    for path, part in parts:
+        out = root / "dedup" / "signatures" / f"{part}.parquet"
+        sig_paths[part] = out
+
+        def sig_work(path: Path = path, part: str = part, out: Path = out) -> StageStats:
+            table = read_table(path)
+            write_table(out, signature_table(table, dcfg))
+            return StageStats(
+                stage=SIGNATURE_STAGE, part=part, n_in=table.num_rows, n_out=table.num_rows,
+                outputs=[str(out.relative_to(root))],
+            )
+
+        run_part(root, SIGNATURE_STAGE, part, [path], signature_fingerprint(dcfg),
+                 SIGNATURE_VERSION, sig_work)
+
+    decisions: dict[str, PartDecision] = {}
+
+    def decision(part: str) -> PartDecision:
+        if not decisions:
+            decisions.update(decide(sig_paths, dcfg, root))
+        return decisions[part]
+
+    shared_inputs = [sig_paths[p] for p in sorted(sig_paths)] + reference_files(dcfg)
+    stats: list[StageStats] = []
+    for path, part in parts:
+
+        def work(path: Path = path, part: str = part) -> StageStats:
+            table = read_table(path)
+            dec = decision(part)
+            if len(dec.kept_id) != table.num_rows:
+                raise RuntimeError(f"dedup/{part}: signatures do not match the part's rows")
+            ledger = Ledger(root, STAGE, part)
+            ids = table.column("id").to_pylist()
+            for doc, kept, reason in zip(ids, dec.kept_id, dec.reason):
+                if kept is not None and reason is not None:
+                    ledger.drop(doc, reason, kept)
+            mask = pa.array([k is None for k in dec.kept_id], type=pa.bool_())
+            out = root / STAGE / f"{part}.parquet"
+            write_table(out, table.filter(mask))
+            ledger_path = ledger.write()
+            return StageStats(
+                stage=STAGE, part=part, n_in=table.num_rows,
+                n_out=table.num_rows - sum(ledger.counts.values()),
+                dropped=Counter(ledger.counts),
+                outputs=[str(out.relative_to(root)), str(ledger_path.relative_to(root))],
+            )
+
+        stats.append(
+            run_part(root, STAGE, part, [path, *shared_inputs], dcfg.fingerprint(), VERSION, work)
+        )
+    return stats
+
+
+def cluster(texts: dict[str, str], threshold: float | None = None) -> dict[str, str]:
+    """Dropped id -> kept id for plain texts (no karma or dates: the smallest id wins)."""
+    cfg = DedupConfig()
+    if threshold is not None:
+        cfg = cfg.model_copy(update={"threshold": threshold})
+    ids = sorted(texts)
+    norm = [normalize(texts[i]) for i in ids]
+    n = len(ids)
+    inp = lsh.ClusterInput(
+        ids=ids,
+        text_hashes=[text_hash(t) for t in norm],
+        karma=np.zeros(n, dtype=np.int64),
+        first_seen=np.full(n, MISSING_TIME, dtype=np.int64),
+        signatures=signatures(norm, cfg.num_perm, cfg.seed, cfg.ngram),
+        is_reference=np.zeros(n, dtype=bool),
+    )
+    res = lsh.cluster(inp, cfg.threshold, cfg.bands, cfg.rows, cfg.confirm_z, cfg.exact, cfg.near)
+    return {ids[i]: ids[int(k)] for i, k in enumerate(res.kept) if int(k) != i}
