@@ -87,26 +87,34 @@ def build(
     console.print(f"shards: {Path(result['out_dir']) / 'shards'}")
 
 
-@app.command()
-def demo(
-    out: Path = typer.Option(Path("demo-out"), "--out", help="output folder"),
-    seed: int = typer.Option(0, help="seed of the generated demo web"),
-) -> None:
-    """Generate a local demo web, serve it on 127.0.0.1 and build a corpus from it."""
+def run_demo(out: Path, seed: int = 0) -> dict[str, Any]:
+    """Generate the demo web, serve it through a local proxy, build it. Returns the flow's
+    result (funnel, failures, parts run and skipped)."""
     from pipeline import demo as demo_web
 
     out = out.resolve()
     web = demo_web.generate(out, seed=seed)
     with demo_web.serve(web) as proxy_url:
         cfg = demo_web.demo_config(out, web, proxy_url)
+        # The proxy port changes every run; keeping it out of the file keeps the file stable.
+        cfg.get("crawl", {}).pop("proxy", None)
         config_path = out / "config.yaml"
         config_path.write_text(yaml.safe_dump(cfg, sort_keys=True))
-        result = run_build(config_path)
+        return run_build(config_path, {"crawl.proxy": proxy_url})
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="output folder"),
+    seed: int = typer.Option(0, help="seed of the generated demo web"),
+) -> None:
+    """Generate a local demo web, serve it on 127.0.0.1 and build a corpus from it."""
+    result = run_demo(out, seed)
     print_funnel(result["funnel"])
+    out = out.resolve()
     console.print(
         f"parts run {result['parts_run']}, skipped {result['parts_skipped']}\n"
-        f"funnel: {out / 'funnel.json'}\nshards: {out / 'shards'} "
-        f"(manifest.json, README.md)"
+        f"funnel: {out / 'funnel.json'}\nshards: {out / 'shards'} (manifest.json, README.md)"
     )
 
 

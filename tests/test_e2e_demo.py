@@ -1,0 +1,164 @@
+"""End to end: the whole flow on the demo web, under Prefect's test harness."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.tokenize import EOT_ID, get_encoding
+
+pytestmark = pytest.mark.slow
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every output file of a build (markers hold input hashes, so they are outputs too)."""
+    skip = {"config.yaml"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in skip and "/web/" not in f"/{p.relative_to(root)}"
+    }
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def demo_build(tmp_path_factory, harness):
+    from pipeline import demo as demo_web
+    from pipeline.cli import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    result = run_demo(out)
+    web = demo_web.generate(tmp_path_factory.mktemp("regen"))  # same seed, same web
+    return out, result, web
+
+
+def test_outputs_exist_and_read_back(demo_build):
+    out, result, _ = demo_build
+    assert result["failures"] == []
+    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    assert (out / "funnel.json").is_file()
+    assert (out / "shards" / "README.md").read_text().startswith("---\n")
+    total = 0
+    for entry in manifest["shards"]:
+        table = pq.read_table(out / "shards" / entry["path"])
+        assert table.num_rows == entry["rows"]
+        assert table.schema.field("tokens").type.value_type == pa.uint16()
+        total += table.num_rows
+    assert total == manifest["totals"]["rows"] > 0
+    assert manifest["totals"]["rows"] == result["funnel"]["shards"]["out"]
+
+
+def test_tokens_decode_to_text(demo_build):
+    out, _, _ = demo_build
+    enc = get_encoding()
+    n = 0
+    for path in sorted((out / "shards").glob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            assert row["tokens"][-1] == EOT_ID
+            assert EOT_ID not in row["tokens"][:-1]
+            assert enc.decode(row["tokens"][:-1]) == row["text"]
+            assert row["n_tokens"] == len(row["tokens"])
+            n += 1
+    assert n > 0
+
+
+def test_funnel_adds_up_and_traps_are_counted(demo_build):
+    out, result, web = demo_build
+    funnel = json.loads((out / "funnel.json").read_text())
+    assert funnel == result["funnel"]
+    for stage, row in funnel.items():
+        assert row["in"] == row["out"] + sum(row["dropped"].values()), stage
+    # each stage consumes exactly what the previous one produced
+    order = ["harvest", "crawl", "extract", "filter", "dedup", "shards"]
+    for prev, nxt in zip(order, order[1:]):
+        assert funnel[nxt]["in"] == funnel[prev]["out"], (prev, nxt)
+    stage_of = {
+        "low_karma": "harvest", "self_post": "harvest", "blocked_domain": "harvest",
+        "merged_duplicate": "harvest", "robots": "crawl", "http_4xx": "crawl",
+        "bad_content_type": "crawl", "wrong_language": "filter", "wikipedia": "filter",
+        "too_short": "filter", "exact_duplicate": "dedup", "near_duplicate": "dedup",
+    }
+    for reason, stage in stage_of.items():
+        assert web.expected[reason] > 0, reason
+        assert funnel[stage]["dropped"].get(reason, 0) == web.expected[reason], reason
+    assert funnel["shards"]["out"] == web.expected["shards"]
+
+
+def test_datasets_reads_the_shards(demo_build):
+    datasets = pytest.importorskip("datasets")
+    out, result, _ = demo_build
+    ds = datasets.load_dataset("parquet", data_dir=str(out / "shards"))
+    assert sum(len(split) for split in ds.values()) == result["funnel"]["shards"]["out"]
+
+
+def test_rerun_skips_and_part_redo_is_byte_identical(demo_build):
+    from pipeline.cli import run_demo
+
+    out, first, _ = demo_build
+    before = _snapshot(out)
+    again = run_demo(out)
+    assert again["parts_run"] == 0
+    assert again["parts_skipped"] == first["parts_run"] + first["parts_skipped"]
+    assert _snapshot(out) == before
+
+    docs = sorted((out / "docs").glob("part-*.parquet"))
+    victim = next(p for p in docs if pq.read_metadata(p).num_rows > 0)
+    victim.unlink()
+    third = run_demo(out)
+    assert third["parts_run"] == 1  # only the extract part whose output was deleted
+    assert _snapshot(out) == before
+
+
+def test_import_pipeline_loads_no_prefect():
+    code = (
+        "import sys, pipeline, pipeline.cli, pipeline.config, pipeline.stage, pipeline.shards\n"
+        "import pipeline.harvest, pipeline.crawl, pipeline.extract, pipeline.filter\n"
+        "import pipeline.dedup, pipeline.loader\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'prefect')\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_export_bin_matches_shards(demo_build, tmp_path):
+    import numpy as np
+
+    from pipeline.loader import export_bin, iter_blocks
+
+    out, result, _ = demo_build
+    written = export_bin(out / "shards", tmp_path)
+    train = np.fromfile(tmp_path / "train.bin", dtype=np.uint16)
+    assert train.size == written["train"]
+    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    assert train.size == manifest["totals"]["train_tokens"]
+    assert int((train == EOT_ID).sum()) == manifest["totals"]["train_rows"]
+    blocks = list(iter_blocks(out / "shards", 64))
+    assert len(blocks) == train.size // 64
+    assert np.array_equal(np.concatenate(blocks), train[: len(blocks) * 64])
+
+
+def test_bad_config_fails_before_work(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(f"out_dir: {tmp_path / 'o'}\ncrawl:\n  max_redirects: lots\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "build", str(cfg)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert "crawl.max_redirects" in proc.stderr
+    assert not (tmp_path / "o").exists()
+    shutil.rmtree(tmp_path, ignore_errors=True)
