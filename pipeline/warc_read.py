@@ -19,8 +19,36 @@ from warcio.archiveiterator import ArchiveIterator
 
 # WHATWG maps these labels to windows-1252; pages labelled latin-1 routinely use its
 # 0x80-0x9F punctuation (curly quotes, dashes).
-_CP1252_ALIASES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "ascii", "us-ascii",
-                   "iso_8859-1", "cp819", "ibm819", "windows-1252", "cp1252"}
+_CP1252_ALIASES = {
+    "iso-8859-1",
+    "iso8859-1",
+    "latin-1",
+    "latin1",
+    "l1",
+    "ascii",
+    "us-ascii",
+    "iso_8859-1",
+    "cp819",
+    "ibm819",
+    "windows-1252",
+    "cp1252",
+}
+# WHATWG's supersets: pages labelled with the narrow legacy charset use the wider one's bytes.
+_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "euc-kr": "cp949",
+    "ks_c_5601-1987": "cp949",
+    "iso-8859-9": "cp1254",
+    "latin5": "cp1254",
+    "tis-620": "cp874",
+    "iso-8859-11": "cp874",
+}
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -28,14 +56,15 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
-_META_CHARSET = re.compile(
-    rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I
-)
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
 # Only the head is searched for <meta>: browsers look at the first 1024 bytes; pages with
 # long inline scripts before the meta are common enough to look a little further.
 _META_WINDOW = 8192
 _DETECT_WINDOW = 64_000
+
+
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
 
 
 class DecodeError(ValueError):
@@ -79,6 +108,7 @@ def _norm_codec(label: str | None) -> str | None:
     label = label.strip().strip("\"'").lower()
     if label in _CP1252_ALIASES:
         return "cp1252"
+    label = _SUPERSETS.get(label, label)
     try:
         return codecs.lookup(label).name
     except LookupError:
@@ -113,7 +143,7 @@ def _looks_binary(body: bytes) -> bool:
         return False
     if b"\x00" in head:
         return True
-    ctrl = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    ctrl = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return ctrl / len(head) > 0.05
 
 
@@ -121,17 +151,28 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
     """(text, codec used). Raises DecodeError only for bodies that are not text at all."""
     for bom, codec in _BOMS:
         if body.startswith(bom):
-            return body[len(bom):].decode(codec, errors="replace"), codec
+            return body[len(bom) :].decode(codec, errors="replace"), codec
     if _looks_binary(body):
         raise DecodeError("binary body")
-    for codec in (header_charset(content_type), meta_charset(body), "utf-8"):
-        text = _try(body, codec)
-        if text is not None:
-            return text, codec  # type: ignore[return-value]
+    for label in (header_charset(content_type), meta_charset(body), "utf-8"):
+        text = _try(body, label)
+        if text is not None and label is not None:
+            return text, label
+    if _mostly_utf8(body):
+        return body.decode("utf-8", errors="replace"), "utf-8"
     detected = _detect(body)
     if detected:
         return body.decode(detected, errors="replace"), detected
     return body.decode("cp1252", errors="replace"), "cp1252"
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """More valid multi-byte UTF-8 characters than invalid sequences. Legacy single-byte text
+    almost never forms valid multi-byte sequences, so its count of valid ones stays near 0."""
+    text = body.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd") - body.count("\ufffd".encode())
+    valid = sum(1 for ch in text if ch >= "\x80") - invalid - body.count("\ufffd".encode())
+    return valid > invalid
 
 
 def _detect(body: bytes) -> str | None:
