@@ -76,6 +76,11 @@ class HarvestConfig(Section):
     extra_tracking_params: list[str] = Field(
         default_factory=list, description="query parameters stripped in addition to utm_* etc."
     )
+    full_input_hash: bool = Field(
+        False,
+        description="fingerprint dumps by their full sha256 instead of size, mtime and the "
+        "hash of their first and last MiB (reading every old month on each build is slow)",
+    )
 
 
 class CrawlConfig(Section):
