@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from flows.reddit import fetch_api_months
 from flows.runners import make_task_runner
 from pipeline import crawl, dedup, extract, harvest, shards
 from pipeline import filter as filter_stage
@@ -88,8 +89,14 @@ def shards_task(part_names: list[str], cfg_data: dict[str, Any]) -> dict[str, An
     return shards.run([root / "dedup" / n for n in part_names], root, cfg).to_json()
 
 
-def _map_parts(task_fn: Any, names: list[str], args: list[Any], cfg_data: dict[str, Any],
-               failures: list[str], stage: str) -> tuple[list[str], list[StageStats]]:
+def _map_parts(
+    task_fn: Any,
+    names: list[str],
+    args: list[Any],
+    cfg_data: dict[str, Any],
+    failures: list[str],
+    stage: str,
+) -> tuple[list[str], list[StageStats]]:
     """Submit one task per part, wait for all; return the parts that succeeded."""
     futures = [(name, task_fn.submit(arg, cfg_data)) for name, arg in zip(names, args)]
     ok: list[str] = []
@@ -115,16 +122,24 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
     failures: list[str] = []
     all_stats: list[StageStats] = []
 
+    if cfg.harvest.api.subreddits:
+        api_dumps = fetch_api_months(cfg.harvest.api.model_dump(mode="json"), str(root))
+        cfg_data = {
+            **cfg_data,
+            "harvest": {**cfg_data["harvest"], "inputs": cfg.harvest.inputs + api_dumps},
+        }
     links_paths, harvest_stats = harvest_task(cfg_data)
     all_stats += [StageStats.from_json(s) for s in harvest_stats]
     names = [Path(p).name for p in links_paths]
     logger.info("harvest: %d links parts", len(names))
 
-    names, st = _map_parts(crawl_task, names, [str(root / "links" / n) for n in names],
-                           cfg_data, failures, "crawl")
+    names, st = _map_parts(
+        crawl_task, names, [str(root / "links" / n) for n in names], cfg_data, failures, "crawl"
+    )
     all_stats += st
-    names, st = _map_parts(extract_task, names, [str(root / "links" / n) for n in names],
-                           cfg_data, failures, "extract")
+    names, st = _map_parts(
+        extract_task, names, [str(root / "links" / n) for n in names], cfg_data, failures, "extract"
+    )
     all_stats += st
     names, st = _map_parts(filter_task, names, names, cfg_data, failures, "filter")
     all_stats += st

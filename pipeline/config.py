@@ -50,6 +50,35 @@ class Section(BaseModel):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class RedditApiConfig(Section):
+    """New months from the live Reddit API (listings of chosen subreddits), next to dumps."""
+
+    subreddits: list[str] = Field(default_factory=list, description="empty: API source off")
+    months: list[str] = Field(
+        default_factory=list,
+        description="YYYY-MM months to fetch; empty: the last complete month",
+    )
+    listing: Literal["top", "new"] = "top"
+    secret_block: str = Field(
+        "reddit-api-credentials",
+        description="Prefect Secret block with {client_id, client_secret, user_agent}; "
+        "without it, REDDIT_CLIENT_ID/REDDIT_CLIENT_SECRET/REDDIT_USER_AGENT",
+    )
+    dump_dir: str = Field("reddit-api", description="where fetched months go (under out_dir)")
+    base_url: str = "https://oauth.reddit.com"
+    token_url: str = "https://www.reddit.com/api/v1/access_token"
+    max_pages: int | None = Field(None, ge=1)
+
+    @field_validator("months")
+    @classmethod
+    def _months_are_months(cls, v: list[str]) -> list[str]:
+        for m in v:
+            year, _, month = m.partition("-")
+            if not (year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
+                raise ValueError(f"{m!r} is not YYYY-MM")
+        return v
+
+
 class HarvestConfig(Section):
     inputs: list[str] = Field(default_factory=list, description="dump files, globs or folders")
     min_karma: int = 3
@@ -67,6 +96,7 @@ class HarvestConfig(Section):
     max_url_length: int = Field(2048, gt=0)
     takedown_file: str | None = None
     n_parts: int = Field(16, ge=1, le=100000)
+    api: RedditApiConfig = Field(default_factory=RedditApiConfig)
     drop_removed: bool = Field(
         True, description="drop posts with removed_by_category set (mod/admin/spam removals)"
     )

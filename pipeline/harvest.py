@@ -140,7 +140,7 @@ def rules_fingerprint(cfg: HarvestConfig) -> str:
     """The settings the per-file step reads: not the input list (a new month must not redo old
     ones) and not the takedown file (applied when merging, on every build)."""
     blob = json.dumps(
-        cfg.model_dump(mode="json", exclude={"inputs", "takedown_file", "full_input_hash"}),
+        cfg.model_dump(mode="json", exclude={"inputs", "takedown_file", "full_input_hash", "api"}),
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -28,15 +28,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="module")
-def demo_build(tmp_path_factory, harness):
+def demo_build(tmp_path_factory, prefect_harness):
     from pipeline import demo as demo_web
     from pipeline.cli import run_demo
 
