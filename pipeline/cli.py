@@ -78,38 +78,64 @@ def run_build(config: Path | None, overrides: dict[str, Any] | None = None) -> d
 
 @app.command()
 def build(
-    config: Path = typer.Argument(..., help="corpus config YAML"),
+    config: Path | None = typer.Argument(None, help="corpus config YAML"),
+    config_opt: Path | None = typer.Option(None, "--config", "-c", help="same as CONFIG"),
     set_: list[str] = typer.Option([], "--set", help="override a field: section.field=value"),
 ) -> None:
     """Build a corpus: harvest, crawl, extract, filter, dedup, shards."""
-    result = run_build(config, _parse_sets(set_))
+    path = config or config_opt
+    if path is None:
+        _fail_config(ConfigError("give a config file: webtext build CONFIG"))
+    result = run_build(path, _parse_sets(set_))
     print_funnel(result["funnel"])
     console.print(f"shards: {Path(result['out_dir']) / 'shards'}")
 
 
-def run_demo(out: Path, seed: int = 0) -> dict[str, Any]:
+def run_demo(
+    out: Path, seed: int = 0, config: Path | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Generate the demo web, serve it through a local proxy, build it. Returns the flow's
-    result (funnel, failures, parts run and skipped)."""
+    result (funnel, failures, parts run and skipped). `config` (a partial YAML) and
+    `overrides` are laid over the demo's own settings."""
     from pipeline import demo as demo_web
 
     out = out.resolve()
     web = demo_web.generate(out, seed=seed)
+    extra: dict[str, Any] = {}
+    if config is not None:
+        extra = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        if not isinstance(extra, dict):
+            _fail_config(ConfigError(f"invalid config {config}: top level must be a mapping"))
     with demo_web.serve(web) as proxy_url:
-        cfg = demo_web.demo_config(out, web, proxy_url)
+        cfg = _deep_merge(demo_web.demo_config(out, web, proxy_url), extra)
         # The proxy port changes every run; keeping it out of the file keeps the file stable.
         cfg.get("crawl", {}).pop("proxy", None)
         config_path = out / "config.yaml"
         config_path.write_text(yaml.safe_dump(cfg, sort_keys=True))
-        return run_build(config_path, {"crawl.proxy": proxy_url})
+        return run_build(config_path, {**(overrides or {}), "crawl.proxy": proxy_url})
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="output folder"),
     seed: int = typer.Option(0, help="seed of the generated demo web"),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="partial config laid over the demo's settings"
+    ),
+    set_: list[str] = typer.Option([], "--set", help="override a field: section.field=value"),
 ) -> None:
     """Generate a local demo web, serve it on 127.0.0.1 and build a corpus from it."""
-    result = run_demo(out, seed)
+    result = run_demo(out, seed, config, _parse_sets(set_))
     print_funnel(result["funnel"])
     out = out.resolve()
     console.print(

@@ -8,6 +8,7 @@ and written as zstd Parquet with a manifest and a Hugging Face dataset card.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,12 @@ def shard_file_name(split: str, index: int, count: int) -> str:
 
 
 def config_fingerprint(cfg: CorpusConfig) -> str:
-    """Fingerprint of everything that shapes the corpus content (not paths or the runner)."""
-    sections = [cfg.harvest, cfg.crawl, cfg.extract, cfg.filter, cfg.dedup, cfg.tokenizer,
-                cfg.shards]
-    blob = "|".join(s.fingerprint() for s in sections)
+    """Fingerprint of everything that shapes the corpus content: not where the build lives,
+    where its dumps lie, or which runner ran it."""
+    content = cfg.model_dump(mode="json", exclude={"out_dir", "runner", "name"})
+    content["harvest"].pop("inputs", None)
+    content["crawl"].pop("proxy", None)
+    blob = json.dumps(content, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

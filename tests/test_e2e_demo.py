@@ -154,3 +154,17 @@ def test_bad_config_fails_before_work(tmp_path):
     assert "crawl.max_redirects" in proc.stderr
     assert not (tmp_path / "o").exists()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_dask_runner_builds_the_same_shards(demo_build, tmp_path):
+    """The same flow on prefect-dask's DaskTaskRunner (a local cluster of 2 processes)."""
+    pytest.importorskip("prefect_dask")
+    from pipeline.cli import run_demo
+
+    out, first, _ = demo_build
+    result = run_demo(tmp_path / "dask", overrides={"runner.kind": "dask", "runner.dask_workers": 2})
+    assert result["failures"] == []
+    assert result["funnel"] == first["funnel"]
+    ours = {p.name: p.read_bytes() for p in (out / "shards").iterdir()}
+    theirs = {p.name: p.read_bytes() for p in (tmp_path / "dask" / "shards").iterdir()}
+    assert theirs == ours
