@@ -11,7 +11,12 @@ from pipeline.config import RunnerConfig
 
 def make_task_runner(cfg: RunnerConfig) -> Any:
     if cfg.kind == "dask":
+        import dask
         from prefect_dask import DaskTaskRunner
+
+        # Extract parts fan pages out to a process pool, which a daemonic worker cannot
+        # start; local clusters get non-daemonic workers (remote ones: set the same key).
+        dask.config.set({"distributed.worker.daemon": False})
 
         if cfg.dask_address:
             return DaskTaskRunner(address=cfg.dask_address)

@@ -553,3 +553,35 @@ def test_retry_after_pauses_the_whole_site(tmp_path):
         assert any(0 < dt < 0.9 for dt in others) or max(others) < 0
     finally:
         server.stop()
+
+
+def test_robots_obeyed_by_requests_waiting_for_it(tmp_path):
+    """Many requests to a site queue up while its robots.txt is still downloading: every one
+    of them must see the parser (Scrapy's own middleware handed all but the first None,
+    i.e. allow-all, and fetched disallowed pages)."""
+    import asyncio
+
+    from tests.crawl_server import Resp
+
+    site = plain_site(pages=4)
+
+    async def slow_robots(req, w):
+        await asyncio.sleep(0.5)
+        return Resp(200, b"User-agent: *\nDisallow: /private/\n", [("Content-Type", "text/plain")])
+
+    site.route("/robots.txt", slow_robots)
+    for i in range(12):
+        site.static(f"/private/p{i}.html", html(f"private {i}", "robots says no " * 20))
+    server = CrawlServer([site]).start()
+    try:
+        private = [server.url(0, f"/private/p{i}.html") for i in range(12)]
+        public = [server.url(0, f"/page{i}.html") for i in range(4)]
+        links = write_links(tmp_path / "links" / "part-00000.parquet", private + public)
+        stats = run_part(links, tmp_path, fast_cfg(concurrent_per_domain=8))
+        rows = fetch_rows(tmp_path)
+        assert [rows[u]["error"] for u in private] == ["robots"] * 12
+        assert [rows[u]["error"] for u in public] == [None] * 4
+        assert sum(server.fetched(0, f"/private/p{i}.html") for i in range(12)) == 0
+        assert stats.dropped == {"robots": 12} and stats.n_out == 4
+    finally:
+        server.stop()

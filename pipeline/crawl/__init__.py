@@ -29,7 +29,7 @@ from pipeline.ledger import Ledger, StageStats
 from pipeline.stage import run_part as run_stage_part
 from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA
 
-VERSION = 1
+VERSION = 2  # 2: robots.txt race fixed, disallowed pages no longer slip through
 STAGE = "crawl"
 
 log = logging.getLogger(__name__)

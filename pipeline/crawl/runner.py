@@ -62,6 +62,8 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
         "DOWNLOADER_MIDDLEWARES": {
             f"{mw}.GuardMiddleware": 40,
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            f"{mw}.SharedRobotsTxtMiddleware": 100,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             f"{mw}.RetryAfterMiddleware": 550,
             f"{mw}.ResponseCheckMiddleware": 595,
