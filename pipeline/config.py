@@ -20,24 +20,114 @@ from pipeline.errors import ConfigError
 # Media and file hosts whose links rarely lead to text. Text sites (github.com, google.com)
 # stay: WebText kept them, OpenWebText's blocklist wrongly dropped them.
 DEFAULT_BLOCKED_DOMAINS = [
-    "imgur.com", "i.redd.it", "v.redd.it", "redd.it", "reddituploads.com", "redditmedia.com",
-    "youtube.com", "youtu.be", "vimeo.com", "dailymotion.com", "twitch.tv", "liveleak.com",
-    "gfycat.com", "giphy.com", "tinypic.com", "photobucket.com", "flickr.com", "instagram.com",
-    "pinterest.com", "500px.com", "deviantart.com", "streamable.com", "soundcloud.com",
-    "spotify.com", "bandcamp.com", "gyazo.com", "puu.sh", "minus.com", "imageshack.us",
-    "imgflip.com", "quickmeme.com", "memegenerator.net", "livememe.com", "makeameme.org",
-    "facebook.com", "fbcdn.net", "twimg.com", "pornhub.com", "xvideos.com", "xhamster.com",
+    "imgur.com",
+    "i.redd.it",
+    "v.redd.it",
+    "redd.it",
+    "reddituploads.com",
+    "redditmedia.com",
+    "youtube.com",
+    "youtu.be",
+    "vimeo.com",
+    "dailymotion.com",
+    "twitch.tv",
+    "liveleak.com",
+    "gfycat.com",
+    "giphy.com",
+    "tinypic.com",
+    "photobucket.com",
+    "flickr.com",
+    "instagram.com",
+    "pinterest.com",
+    "500px.com",
+    "deviantart.com",
+    "streamable.com",
+    "soundcloud.com",
+    "spotify.com",
+    "bandcamp.com",
+    "gyazo.com",
+    "puu.sh",
+    "minus.com",
+    "imageshack.us",
+    "imgflip.com",
+    "quickmeme.com",
+    "memegenerator.net",
+    "livememe.com",
+    "makeameme.org",
+    "facebook.com",
+    "fbcdn.net",
+    "twimg.com",
+    "pornhub.com",
+    "xvideos.com",
+    "xhamster.com",
 ]
 DEFAULT_BLOCKED_EXTENSIONS = [
-    "jpg", "jpeg", "png", "gif", "gifv", "webp", "bmp", "tif", "tiff", "svg", "ico",
-    "mp4", "webm", "mkv", "avi", "mov", "wmv", "flv", "m4v", "mp3", "wav", "ogg", "flac", "m4a",
-    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt",
-    "zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "tar", "iso", "dmg", "exe", "msi", "apk",
-    "deb", "rpm", "bin", "torrent", "swf", "psd", "csv", "json", "xml",
+    "jpg",
+    "jpeg",
+    "png",
+    "gif",
+    "gifv",
+    "webp",
+    "bmp",
+    "tif",
+    "tiff",
+    "svg",
+    "ico",
+    "mp4",
+    "webm",
+    "mkv",
+    "avi",
+    "mov",
+    "wmv",
+    "flv",
+    "m4v",
+    "mp3",
+    "wav",
+    "ogg",
+    "flac",
+    "m4a",
+    "pdf",
+    "doc",
+    "docx",
+    "xls",
+    "xlsx",
+    "ppt",
+    "pptx",
+    "odt",
+    "zip",
+    "rar",
+    "7z",
+    "gz",
+    "tgz",
+    "bz2",
+    "xz",
+    "tar",
+    "iso",
+    "dmg",
+    "exe",
+    "msi",
+    "apk",
+    "deb",
+    "rpm",
+    "bin",
+    "torrent",
+    "swf",
+    "psd",
+    "csv",
+    "json",
+    "xml",
 ]
 DEFAULT_WIKIPEDIA_DOMAINS = [
-    "wikipedia.org", "wikimedia.org", "wikiwand.com", "wikibooks.org", "wikisource.org",
-    "wiktionary.org", "wikiquote.org", "wikinews.org", "wikiversity.org", "wikivoyage.org",
+    "wikipedia.org",
+    "wikimedia.org",
+    "wikiwand.com",
+    "wikibooks.org",
+    "wikisource.org",
+    "wiktionary.org",
+    "wikiquote.org",
+    "wikinews.org",
+    "wikiversity.org",
+    "wikivoyage.org",
 ]
 
 
@@ -81,22 +171,45 @@ class RedditApiConfig(Section):
 
 class HarvestConfig(Section):
     inputs: list[str] = Field(default_factory=list, description="dump files, globs or folders")
-    min_karma: int = 3
-    karma_mode: Literal["per_post", "summed"] = "per_post"
-    start_date: date | None = None
-    end_date: date | None = date(2017, 12, 31)
-    allow_self_posts: bool = False
-    include_nsfw: bool = False
-    subreddit_blocklist: list[str] = Field(default_factory=list)
-    subreddit_allowlist: list[str] = Field(default_factory=list)
-    blocked_domains: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKED_DOMAINS))
-    blocked_extensions: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_BLOCKED_EXTENSIONS)
+    min_karma: int = Field(3, description="WebText: posts with at least 3 karma")
+    karma_mode: Literal["per_post", "summed"] = Field(
+        "per_post", description="per_post: best single post counts; summed: all posts of a URL"
     )
-    max_url_length: int = Field(2048, gt=0)
-    takedown_file: str | None = None
-    n_parts: int = Field(16, ge=1, le=100000)
-    api: RedditApiConfig = Field(default_factory=RedditApiConfig)
+    start_date: date | None = Field(
+        None, description="first day of posts kept (UTC), null: no limit"
+    )
+    end_date: date | None = Field(
+        date(2017, 12, 31), description="last day of posts kept (UTC); WebText ends 2017-12-31"
+    )
+    allow_self_posts: bool = Field(False, description="keep self (text) posts' URLs")
+    include_nsfw: bool = Field(False, description="keep posts marked over_18")
+    subreddit_blocklist: list[str] = Field(
+        default_factory=list, description="subreddits whose posts are dropped"
+    )
+    subreddit_allowlist: list[str] = Field(
+        default_factory=list, description="if set, only these subreddits"
+    )
+    blocked_domains: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BLOCKED_DOMAINS),
+        description="media hosts (and their subdomains) never crawled",
+    )
+    blocked_extensions: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BLOCKED_EXTENSIONS),
+        description="file extensions of URL paths never crawled",
+    )
+    max_url_length: int = Field(2048, gt=0, description="longer normalized URLs are dropped")
+    takedown_file: str | None = Field(
+        None, description="URLs and domains (one per line) removed on every build"
+    )
+    n_parts: int = Field(
+        16,
+        ge=1,
+        le=100000,
+        description="links parts, partitioned by a hash of the registered domain",
+    )
+    api: RedditApiConfig = Field(
+        default_factory=RedditApiConfig, description="Reddit API source (see harvest.api.*)"
+    )
     drop_removed: bool = Field(
         True, description="drop posts with removed_by_category set (mod/admin/spam removals)"
     )
@@ -114,29 +227,41 @@ class HarvestConfig(Section):
 
 
 class CrawlConfig(Section):
-    user_agent: str = "webtext-crawler/0.1 (+https://github.com/webtext/webtext; crawl@webtext.invalid)"
-    obey_robots: bool = True
-    concurrent_requests: int = Field(64, ge=1)
-    concurrent_per_domain: int = Field(2, ge=1)
-    autothrottle: bool = True
-    autothrottle_target_concurrency: float = Field(2.0, gt=0)
+    user_agent: str = Field(
+        "webtext-crawler/0.1 (+https://github.com/webtext/webtext; crawl@webtext.invalid)",
+        description="sent with every request, with a contact URL",
+    )
+    obey_robots: bool = Field(True, description="robots.txt, fetched once per site")
+    concurrent_requests: int = Field(64, ge=1, description="global concurrency of one crawl part")
+    concurrent_per_domain: int = Field(2, ge=1, description="concurrency per site")
+    autothrottle: bool = Field(
+        True, description="Scrapy AutoThrottle: adapt delays to each site's latency"
+    )
+    autothrottle_target_concurrency: float = Field(
+        2.0, gt=0, description="AutoThrottle's target requests in flight per site"
+    )
     autothrottle_start_delay: float = Field(1.0, ge=0, description="first delay of a new site")
-    autothrottle_max_delay: float = Field(30.0, ge=0)
-    download_delay: float = Field(0.0, ge=0)
-    download_timeout: float = Field(20.0, gt=0)
-    dns_timeout: float = Field(10.0, gt=0)
-    retry_times: int = Field(2, ge=0)
-    max_retry_after: float = Field(30.0, ge=0)
-    max_redirects: int = Field(5, ge=0)
-    max_bytes: int = Field(5_000_000, gt=0)
+    autothrottle_max_delay: float = Field(
+        30.0, ge=0, description="AutoThrottle's largest delay (s)"
+    )
+    download_delay: float = Field(
+        0.0, ge=0, description="minimum delay between requests to a site (s)"
+    )
+    download_timeout: float = Field(20.0, gt=0, description="per request (s)")
+    dns_timeout: float = Field(10.0, gt=0, description="per lookup (s)")
+    retry_times: int = Field(2, ge=0, description="retries of 5xx, 429, timeouts")
+    max_retry_after: float = Field(30.0, ge=0, description="cap on a Retry-After wait (s)")
+    max_redirects: int = Field(5, ge=0, description="longer chains end as too_many_redirects")
+    max_bytes: int = Field(5_000_000, gt=0, description="download cap, also on decompressed bodies")
     content_types: list[str] = Field(
-        default_factory=lambda: ["text/html", "application/xhtml+xml"]
+        default_factory=lambda: ["text/html", "application/xhtml+xml"],
+        description="responses of other types end as bad_content_type",
     )
     allow_hosts: list[str] = Field(
         default_factory=list,
         description="hosts exempt from the private/loopback address guard (tests, demo)",
     )
-    warc_max_bytes: int = Field(1_000_000_000, gt=0)
+    warc_max_bytes: int = Field(1_000_000_000, gt=0, description="WARC files rotate at this size")
     warc_gzip_level: int = Field(
         3, ge=1, le=9, description="3: half the CPU of 6 for ~8% larger WARC files (measured)"
     )
@@ -155,50 +280,73 @@ class ExtractConfig(Section):
     # Defaults chosen on the Scrapinghub benchmark (benchmarks/extract_quality.py): fast +
     # recall + headline stripped = shingle F1 0.966 at ~60 pages/s, against 0.9598 for the
     # balanced mode (42 pages/s) and 0.9525 for trafilatura.extract()'s own defaults.
-    favor_precision: bool = False
-    favor_recall: bool = True
-    include_comments: bool = False
-    include_tables: bool = True
+    favor_precision: bool = Field(False, description="trafilatura option")
+    favor_recall: bool = Field(
+        True, description="trafilatura option (chosen by F1 on the Scrapinghub set)"
+    )
+    include_comments: bool = Field(False, description="keep comment sections")
+    include_tables: bool = Field(True, description="keep table text")
     fast: bool = Field(True, description="trafilatura fast mode: no fallback extractors")
     with_metadata: bool = Field(True, description="title and date (htmldate) per document")
-    extensive_date_search: bool = False
+    extensive_date_search: bool = Field(False, description="htmldate's slower search")
     strip_title: bool = Field(
         True, description="drop a first line equal to the title (kept in its own column)"
     )
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(
+        30.0, gt=0, description="per-document cap; over it: ledger row extract_timeout"
+    )
     lang_model: str | None = Field(None, description="path to lid.176.bin/.ftz; default: bundled")
-    lang_prefix_chars: int = Field(1000, gt=0)
-    processes: int = Field(1, ge=1)
+    lang_prefix_chars: int = Field(
+        1000, gt=0, description="language ID reads this many leading characters"
+    )
+    processes: int = Field(1, ge=1, description="worker processes per extract part")
 
 
 class FilterConfig(Section):
-    langs: list[str] = Field(default_factory=lambda: ["en"])
-    min_lang_score: float = Field(0.65, ge=0, le=1)
-    min_tokens: int = Field(128, ge=0)
-    max_tokens: int | None = None
-    wikipedia_domains: list[str] = Field(default_factory=lambda: list(DEFAULT_WIKIPEDIA_DOMAINS))
-    min_mean_word_len: float = 3.0
-    max_mean_word_len: float = 10.0
-    max_symbol_word_ratio: float = 0.1
-    min_frac_lines_end_punct: float = 0.0
-    max_dup_line_frac: float = 0.3
-    min_stop_words: int = 2
-    max_bullet_line_frac: float = 0.9
-    max_ellipsis_line_frac: float = 0.3
-    max_boilerplate_hits: int | None = None
+    langs: list[str] = Field(
+        default_factory=lambda: ["en"], description="languages kept (lid.176 labels)"
+    )
+    min_lang_score: float = Field(
+        0.65, ge=0, le=1, description="lid.176 probability needed (FineWeb: 0.65)"
+    )
+    min_tokens: int = Field(128, ge=0, description="GPT-2 tokens; OpenWebText's minimum is 128")
+    max_tokens: int | None = Field(None, description="null: no maximum")
+    wikipedia_domains: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_WIKIPEDIA_DOMAINS),
+        description="documents from these domains are dropped (GPT-2 removed Wikipedia)",
+    )
+    min_mean_word_len: float = Field(3.0, description="Gopher rule")
+    max_mean_word_len: float = Field(10.0, description="Gopher rule")
+    max_symbol_word_ratio: float = Field(0.1, description="Gopher rule: # and ... per word")
+    min_frac_lines_end_punct: float = Field(0.0, description="C4-style rule (0: off)")
+    max_dup_line_frac: float = Field(0.3, description="Gopher rule: duplicated lines")
+    min_stop_words: int = Field(2, description="Gopher rule: English stop words present")
+    max_bullet_line_frac: float = Field(
+        0.9, description="Gopher rule: lines starting with a bullet"
+    )
+    max_ellipsis_line_frac: float = Field(
+        0.3, description="Gopher rule: lines ending with an ellipsis"
+    )
+    max_boilerplate_hits: int | None = Field(
+        None, description="lorem ipsum / cookie / javascript notices (null: off)"
+    )
 
 
 class DedupConfig(Section):
-    exact: bool = True
-    near: bool = True
-    num_perm: int = Field(128, ge=16)
-    ngram: int = Field(5, ge=1)
-    threshold: float = Field(0.8, gt=0, le=1)
+    exact: bool = Field(True, description="drop documents whose normalized text is identical")
+    near: bool = Field(True, description="drop near duplicates (MinHash LSH)")
+    num_perm: int = Field(128, ge=16, description="MinHash permutations")
+    ngram: int = Field(5, ge=1, description="word n-gram shingles")
+    threshold: float = Field(
+        0.8, gt=0, le=1, description="Jaccard similarity at which documents are duplicates"
+    )
     # 21 bands x 6 rows: a pair at Jaccard 0.8 shares a band with p = 0.998 (16 x 8: 0.947),
     # at 0.73 with 0.97; candidates are then confirmed on the signatures.
-    bands: int = Field(21, ge=1)
-    rows: int = Field(6, ge=1)
-    seed: int = 1
+    bands: int = Field(
+        21, ge=1, description="LSH bands (bands x rows <= num_perm), chosen for recall"
+    )
+    rows: int = Field(6, ge=1, description="LSH rows per band")
+    seed: int = Field(1, description="MinHash seed (datasketch-compatible)")
     confirm_z: float = Field(
         2.0,
         ge=0,
@@ -217,32 +365,40 @@ class DedupConfig(Section):
         description="above this many documents, LSH band keys are grouped out of core "
         "(partitioned Parquet, sorted per partition) instead of in memory",
     )
-    spill_partitions: int = Field(64, ge=1)
+    spill_partitions: int = Field(64, ge=1, description="partitions of the out-of-core grouping")
 
 
 class TokenizerConfig(Section):
-    name: Literal["r50k_base", "gpt2"] = "r50k_base"
+    name: Literal["r50k_base", "gpt2"] = Field(
+        "r50k_base", description="tiktoken encoding: GPT-2 BPE"
+    )
     ranks_file: str | None = Field(None, description="local copy of r50k_base.tiktoken")
 
 
 class ShardsConfig(Section):
-    include_text: bool = False
-    max_rows_per_shard: int = Field(100_000, ge=1)
-    row_group_size: int = Field(4096, ge=1)
-    val_fraction: float = Field(0.0005, ge=0, lt=1)
-    seed: int = 1234
+    include_text: bool = Field(False, description="add the `text` column to the shards")
+    max_rows_per_shard: int = Field(100_000, ge=1, description="documents per shard file at most")
+    row_group_size: int = Field(4096, ge=1, description="Parquet row group size")
+    val_fraction: float = Field(
+        0.0005, ge=0, lt=1, description="share of documents in the val split (by a hash of id)"
+    )
+    seed: int = Field(1234, description="shuffle seed")
 
 
 class RunnerConfig(Section):
-    kind: Literal["threads", "dask"] = "threads"
-    max_workers: int = Field(2, ge=1)
-    dask_address: str | None = None
-    dask_workers: int = Field(2, ge=1)
+    kind: Literal["threads", "dask"] = Field(
+        "threads", description="threads: local; dask: prefect-dask DaskTaskRunner"
+    )
+    max_workers: int = Field(2, ge=1, description="threads of the local runner")
+    dask_address: str | None = Field(
+        None, description="existing Dask scheduler; null: start a local cluster"
+    )
+    dask_workers: int = Field(2, ge=1, description="worker processes of the local Dask cluster")
 
 
 class CorpusConfig(Section):
-    name: str = "webtext"
-    out_dir: str = "build"
+    name: str = Field("webtext", description="corpus name: dataset card title, artifact keys")
+    out_dir: str = Field("build", description="output root (relative to the config file)")
     harvest: HarvestConfig = Field(default_factory=HarvestConfig)
     crawl: CrawlConfig = Field(default_factory=CrawlConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
@@ -331,19 +487,19 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 def reference_markdown() -> str:
     """The config reference for README.md: every field, its default and what it means."""
     lines = ["| field | default | meaning |", "|---|---|---|"]
-    top = CorpusConfig()
-    for name, info in CorpusConfig.model_fields.items():
-        value = getattr(top, name)
-        if isinstance(value, Section):
-            for sub, sub_info in type(value).model_fields.items():
-                default = json.dumps(getattr(value, sub), default=str)
-                if len(default) > 60:
-                    default = default[:57] + "..."
-                lines.append(
-                    f"| `{name}.{sub}` | `{default}` | {sub_info.description or ''} |"
-                )
-        else:
-            lines.append(f"| `{name}` | `{json.dumps(value)}` | {info.description or ''} |")
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for name, info in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, Section):
+                walk(value, f"{prefix}{name}.")
+                continue
+            default = json.dumps(value, default=str)
+            if len(default) > 60:
+                default = default[:57] + "..."
+            lines.append(f"| `{prefix}{name}` | `{default}` | {info.description or ''} |")
+
+    walk(CorpusConfig(), "")
     return "\n".join(lines)
 
 

@@ -1,0 +1,59 @@
+"""Config loading: partial files keep defaults, bad values name their field, paths resolve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import CorpusConfig, load_config, reference_markdown
+from pipeline.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_partial_config_keeps_defaults(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("out_dir: out\ncrawl:\n  max_redirects: 3\nharvest:\n  inputs: [d]\n")
+    cfg = load_config(cfg_file)
+    defaults = CorpusConfig()
+    assert cfg.crawl.max_redirects == 3
+    assert cfg.crawl.max_bytes == defaults.crawl.max_bytes
+    assert cfg.dedup == defaults.dedup
+    assert cfg.out_dir == str(tmp_path / "out")
+    assert cfg.harvest.inputs == [str(tmp_path / "d")]
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("crawl:\n  max_redirects: lots\n", "crawl.max_redirects"),
+        ("dedup:\n  threshhold: 0.5\n", "dedup.threshhold"),
+        ("filter:\n  min_lang_score: 2\n", "filter.min_lang_score"),
+        ("harvest:\n  karma_mode: average\n", "harvest.karma_mode"),
+        ("harvest:\n  api:\n    months: [2017-13]\n", "harvest.api.months"),
+    ],
+)
+def test_bad_config_names_the_field(tmp_path: Path, text: str, field: str) -> None:
+    cfg_file = tmp_path / "bad.yaml"
+    cfg_file.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg_file)
+    assert field in str(err.value)
+
+
+def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(tmp_path / "list.yaml")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_shipped_configs_load() -> None:
+    assert load_config(REPO / "configs" / "webtext.yaml").harvest.min_karma == 3
+    load_config(REPO / "configs" / "demo.yaml")
+
+
+def test_readme_config_reference_is_current() -> None:
+    assert reference_markdown() in (REPO / "README.md").read_text()
