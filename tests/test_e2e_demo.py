@@ -168,3 +168,37 @@ def test_dask_runner_builds_the_same_shards(demo_build, tmp_path):
     ours = {p.name: p.read_bytes() for p in (out / "shards").iterdir()}
     theirs = {p.name: p.read_bytes() for p in (tmp_path / "dask" / "shards").iterdir()}
     assert theirs == ours
+
+
+def test_killed_build_resumes_to_the_same_shards(demo_build, tmp_path):
+    """SIGKILL the whole `webtext demo` process group mid-crawl, run again: same shards."""
+    import os
+    import signal
+    import time
+
+    from pipeline.cli import run_demo
+
+    out, _, _ = demo_build
+    target = tmp_path / "killed"
+    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "demo", "--out", str(target)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        # Kill once the first crawl part is done and others are still running.
+        while time.monotonic() < deadline and proc.poll() is None:
+            if list((target / "_done" / "crawl").glob("*.json")):
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert list((target / "_done" / "crawl").glob("*.json")), "the build never got to crawl"
+    assert not (target / "shards" / "manifest.json").exists()
+    result = run_demo(target)
+    assert result["failures"] == [] and result["parts_skipped"] >= 1
+    ours = {p.name: p.read_bytes() for p in (out / "shards").iterdir()}
+    theirs = {p.name: p.read_bytes() for p in (target / "shards").iterdir()}
+    assert theirs == ours
