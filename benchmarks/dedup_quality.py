@@ -29,7 +29,9 @@ def run_once(texts: dict[str, str], cfg: DedupConfig) -> dict[str, str]:
     norm = [normalize(texts[i]) for i in ids]
     n = len(ids)
     inp = lsh.ClusterInput(
-        ids=ids, text_hashes=[text_hash(t) for t in norm], karma=np.zeros(n, dtype=np.int64),
+        ids=ids,
+        text_hashes=[text_hash(t) for t in norm],
+        karma=np.zeros(n, dtype=np.int64),
         first_seen=np.zeros(n, dtype=np.int64),
         signatures=signatures(norm, cfg.num_perm, cfg.seed, cfg.ngram),
         is_reference=np.zeros(n, dtype=bool),
@@ -64,11 +66,22 @@ def main() -> None:
                 if j >= 0.8:
                     kinds.setdefault(kind, []).append(mapping.get(a, a) == mapping.get(b, b))
             m["recall_by_edit"] = {k: round(sum(v) / len(v), 4) for k, v in sorted(kinds.items())}
-            print(json.dumps({
-                "bench": "dedup_quality", "seed": seed, "config": label, "docs": len(texts),
-                "bands": cfg.bands, "rows": cfg.rows, "confirm_z": cfg.confirm_z,
-                "seconds": round(elapsed, 3), **m,
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "bench": "dedup_quality",
+                        "seed": seed,
+                        "config": label,
+                        "docs": len(texts),
+                        "bands": cfg.bands,
+                        "rows": cfg.rows,
+                        "confirm_z": cfg.confirm_z,
+                        "seconds": round(elapsed, 3),
+                        **m,
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def bench_signatures(n: int, words: int) -> dict:
     try:
         enc = tiktoken.get_encoding("r50k_base")
         tokens = float(np.mean([len(enc.encode_ordinary(d)) for d in docs[:200]]))
-    except Exception:  # offline without a seeded cache: report words only
+    except Exception:  # noqa: BLE001 - offline without a seeded cache: report words only
         tokens = None
     signatures([normalize(d) for d in docs[:50]], cfg.num_perm, cfg.seed, cfg.ngram)  # warm
     t0 = time.process_time()

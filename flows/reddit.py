@@ -26,7 +26,7 @@ def last_complete_month(now: datetime | None = None) -> str:
 
 def _credentials(block_name: str) -> dict[str, str] | None:
     try:
-        value = Secret.load(block_name).get()
+        value = Secret.load(block_name).get()  # type: ignore[union-attr]
     except ValueError:  # no such block
         return None
     if not isinstance(value, dict) or not {"client_id", "client_secret"} <= value.keys():
@@ -38,14 +38,14 @@ def _credentials(block_name: str) -> dict[str, str] | None:
 
 def make_client(api: RedditApiConfig) -> RedditClient:
     creds = _credentials(api.secret_block)
-    urls = {"base_url": api.base_url, "token_url": api.token_url}
     if creds is None:
-        return RedditClient.from_env(**urls)
+        return RedditClient.from_env(base_url=api.base_url, token_url=api.token_url)
     return RedditClient(
         creds["client_id"],
         creds["client_secret"],
         creds.get("user_agent", "webtext-harvest/0.1"),
-        **urls,
+        base_url=api.base_url,
+        token_url=api.token_url,
     )
 
 

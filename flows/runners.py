@@ -21,7 +21,11 @@ def make_task_runner(cfg: RunnerConfig) -> Any:
         if cfg.dask_address:
             return DaskTaskRunner(address=cfg.dask_address)
         return DaskTaskRunner(
-            cluster_kwargs={"n_workers": cfg.dask_workers, "threads_per_worker": 1,
-                            "processes": True, "dashboard_address": None}
+            cluster_kwargs={
+                "n_workers": cfg.dask_workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            }
         )
     return ThreadPoolTaskRunner(max_workers=cfg.max_workers)

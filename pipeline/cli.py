@@ -155,8 +155,9 @@ def harvest_cmd(
     from pipeline.stage import write_funnel
 
     cfg = _load(config)
-    stats = harvest.run([str(Path(i).resolve()) if "://" not in i else i for i in inputs],
-                        out, cfg.harvest)
+    stats = harvest.run(
+        [str(Path(i).resolve()) if "://" not in i else i for i in inputs], out, cfg.harvest
+    )
     print_funnel({"harvest": write_funnel(out, {"harvest": [s.part for s in stats]})["harvest"]})
 
 

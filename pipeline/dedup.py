@@ -151,12 +151,22 @@ def decide(sig_paths: dict[str, Path], cfg: DedupConfig, root: Path) -> dict[str
     spill = n > cfg.spill_above
     with lsh.spill_tempdir(root / "dedup" if spill else None) as tmp:
         res = lsh.cluster(
-            inp, cfg.threshold, cfg.bands, cfg.rows, cfg.confirm_z, cfg.exact, cfg.near,
-            spill_dir=Path(tmp) if spill else None, partitions=cfg.spill_partitions,
+            inp,
+            cfg.threshold,
+            cfg.bands,
+            cfg.rows,
+            cfg.confirm_z,
+            cfg.exact,
+            cfg.near,
+            spill_dir=Path(tmp) if spill else None,
+            partitions=cfg.spill_partitions,
         )
     log.info(
         "dedup: %d documents (%d references), %d candidate pairs, %d confirmed",
-        n, n_ref, res.n_candidates, res.n_confirmed,
+        n,
+        n_ref,
+        res.n_candidates,
+        res.n_confirmed,
     )
     out: dict[str, PartDecision] = {}
     for part, (s, e) in spans.items():
@@ -192,12 +202,22 @@ def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[Stage
             table = read_table(path)
             write_table(out, signature_table(table, dcfg))
             return StageStats(
-                stage=SIGNATURE_STAGE, part=part, n_in=table.num_rows, n_out=table.num_rows,
+                stage=SIGNATURE_STAGE,
+                part=part,
+                n_in=table.num_rows,
+                n_out=table.num_rows,
                 outputs=[str(out.relative_to(root))],
             )
 
-        run_part(root, SIGNATURE_STAGE, part, [path], signature_fingerprint(dcfg),
-                 SIGNATURE_VERSION, sig_work)
+        run_part(
+            root,
+            SIGNATURE_STAGE,
+            part,
+            [path],
+            signature_fingerprint(dcfg),
+            SIGNATURE_VERSION,
+            sig_work,
+        )
 
     decisions: dict[str, PartDecision] = {}
 
@@ -225,7 +245,9 @@ def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[Stage
             write_table(out, table.filter(mask))
             ledger_path = ledger.write()
             return StageStats(
-                stage=STAGE, part=part, n_in=table.num_rows,
+                stage=STAGE,
+                part=part,
+                n_in=table.num_rows,
                 n_out=table.num_rows - sum(ledger.counts.values()),
                 dropped=Counter(ledger.counts),
                 outputs=[str(out.relative_to(root)), str(ledger_path.relative_to(root))],

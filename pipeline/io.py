@@ -64,9 +64,7 @@ def rows_to_table(rows: Iterable[Any], schema: pa.Schema) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [] for name in schema.names}
     for row in rows:
         for name in schema.names:
-            cols[name].append(
-                row[name] if isinstance(row, dict) else getattr(row, name)
-            )
+            cols[name].append(row[name] if isinstance(row, dict) else getattr(row, name))
     return pa.table(cols, schema=schema)
 
 

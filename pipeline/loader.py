@@ -20,7 +20,9 @@ def _dtype(manifest: dict) -> type[np.unsignedinteger]:
     return np.uint16 if manifest["tokenizer"]["token_dtype"] == "uint16" else np.uint32
 
 
-def iter_tokens(shards_dir: Path, split: str = "train", verify: bool = False) -> Iterator[np.ndarray]:
+def iter_tokens(
+    shards_dir: Path, split: str = "train", verify: bool = False
+) -> Iterator[np.ndarray]:
     """Token ids of each row group, in manifest order (documents already shuffled, EOT-separated)."""
     shards_dir = Path(shards_dir)
     manifest = read_manifest(shards_dir)

@@ -90,7 +90,9 @@ class UnionFind:
         return np.array([self.find(i) for i in range(self.parent.size)], dtype=np.int64)
 
 
-def band_keys(sigs: np.ndarray, band: int, rows: int, members: np.ndarray | None = None) -> np.ndarray:
+def band_keys(
+    sigs: np.ndarray, band: int, rows: int, members: np.ndarray | None = None
+) -> np.ndarray:
     """64-bit key of one band of every signature (or of `members`); the band index is mixed
     in, so keys of different bands never meet in the out-of-core partitions."""
     cols = np.asarray(sigs[:, band * rows : (band + 1) * rows])
@@ -131,7 +133,9 @@ def _unique_pairs(chunks: list[np.ndarray]) -> np.ndarray:
     return np.unique(pairs, axis=0) if pairs.size else pairs.reshape(0, 2)
 
 
-def candidates_in_memory(sigs: np.ndarray, members: np.ndarray, bands: int, rows: int) -> np.ndarray:
+def candidates_in_memory(
+    sigs: np.ndarray, members: np.ndarray, bands: int, rows: int
+) -> np.ndarray:
     """Candidate pairs (indices into the full array) among `members`, one band at a time."""
     chunks = []
     for band in range(bands):
@@ -142,8 +146,13 @@ def candidates_in_memory(sigs: np.ndarray, members: np.ndarray, bands: int, rows
 
 
 def candidates_on_disk(
-    sigs: np.ndarray, members: np.ndarray, bands: int, rows: int, spill_dir: Path,
-    partitions: int, block: int = 1 << 20,
+    sigs: np.ndarray,
+    members: np.ndarray,
+    bands: int,
+    rows: int,
+    spill_dir: Path,
+    partitions: int,
+    block: int = 1 << 20,
 ) -> np.ndarray:
     """Same pairs as `candidates_in_memory`, with memory bounded by one partition: band keys
     go to `partitions` Parquet files by key, then each file is sorted and scanned alone."""
@@ -208,14 +217,23 @@ def cluster(
     )
     if n and not np.array_equal(canon, np.arange(n)):
         res = cluster(
-            _take(inp, canon), threshold, bands, rows, confirm_z, exact, near, spill_dir,
+            _take(inp, canon),
+            threshold,
+            bands,
+            rows,
+            confirm_z,
+            exact,
+            near,
+            spill_dir,
             partitions,
         )
         back = np.empty(n, dtype=np.int64)
         back[canon] = np.arange(n)
         return ClusterResult(
-            kept=canon[res.kept[back]], exact=res.exact[back],
-            n_candidates=res.n_candidates, n_confirmed=res.n_confirmed,
+            kept=canon[res.kept[back]],
+            exact=res.exact[back],
+            n_candidates=res.n_candidates,
+            n_confirmed=res.n_confirmed,
         )
     uf = UnionFind(n)
     rank = priority_rank(inp)
@@ -262,7 +280,11 @@ def cluster(
 
 
 def _assign_in_component(
-    comp: np.ndarray, sigs: np.ndarray, hashes: list[str], exact: bool, cutoff: float,
+    comp: np.ndarray,
+    sigs: np.ndarray,
+    hashes: list[str],
+    exact: bool,
+    cutoff: float,
     kept: np.ndarray,
 ) -> None:
     """Members of one union-find component, best rank first: each is dropped in favour of the

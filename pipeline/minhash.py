@@ -168,7 +168,10 @@ def _word_hashes(joined: bytes, tables: _PowerTables) -> np.ndarray:
 
 
 def signatures(
-    normalized: Sequence[str], num_perm: int = 128, seed: int = 1, ngram: int = 5,
+    normalized: Sequence[str],
+    num_perm: int = 128,
+    seed: int = 1,
+    ngram: int = 5,
     batch_chars: int = 1 << 20,
 ) -> np.ndarray:
     """MinHash signatures (len(normalized) x num_perm, uint32) of normalized texts."""

@@ -84,8 +84,10 @@ def _write_split(
         token_lists = encode_docs(enc, texts)
         tokens = _tokens_array(token_lists, vocab_size)
         n_tokens = pa.array([len(t) for t in token_lists], pa.int32())
-        cols = {name: shard.column(name) for name in ("id", "url", "domain", "karma",
-                                                    "subreddits", "lang")}
+        cols = {
+            name: shard.column(name)
+            for name in ("id", "url", "domain", "karma", "subreddits", "lang")
+        }
         cols["n_tokens"] = n_tokens
         cols["tokens"] = tokens
         if cfg.shards.include_text:
@@ -110,9 +112,7 @@ def _write_split(
 def dataset_card(manifest: dict[str, Any], cfg: CorpusConfig) -> str:
     splits = sorted({s["split"] for s in manifest["shards"]}, key=SPLITS.index)
     hf_split = {"train": "train", "val": "validation"}
-    data_files = "\n".join(
-        f"  - split: {hf_split[s]}\n    path: \"{s}-*.parquet\"" for s in splits
-    )
+    data_files = "\n".join(f'  - split: {hf_split[s]}\n    path: "{s}-*.parquet"' for s in splits)
     t = manifest["totals"]
     langs = sorted(set(cfg.filter.langs)) or ["en"]
     front = (
@@ -129,21 +129,21 @@ def dataset_card(manifest: dict[str, Any], cfg: CorpusConfig) -> str:
     body = f"""
 # {cfg.name}
 
-A WebText-like corpus built by webtext {manifest['code_version']}: the main text of pages
+A WebText-like corpus built by webtext {manifest["code_version"]}: the main text of pages
 linked from Reddit posts with at least {cfg.harvest.min_karma} karma, language-filtered
-({', '.join(langs)}, lid.176 score >= {cfg.filter.min_lang_score}), Wikipedia removed,
+({", ".join(langs)}, lid.176 score >= {cfg.filter.min_lang_score}), Wikipedia removed,
 deduplicated (exact + MinHash, threshold {cfg.dedup.threshold}), tokenized with GPT-2 BPE
-({manifest['tokenizer']['name']}, EOT {manifest['tokenizer']['eot_id']} after every document).
+({manifest["tokenizer"]["name"]}, EOT {manifest["tokenizer"]["eot_id"]} after every document).
 
 | split | documents | tokens |
 |---|---|---|
-| train | {t['train_rows']:,} | {t['train_tokens']:,} |
-| validation | {t['val_rows']:,} | {t['val_tokens']:,} |
+| train | {t["train_rows"]:,} | {t["train_tokens"]:,} |
+| validation | {t["val_rows"]:,} | {t["val_tokens"]:,} |
 
-Columns: {', '.join(manifest['columns'])}. `tokens` is the GPT-2 BPE of `text` followed by
+Columns: {", ".join(manifest["columns"])}. `tokens` is the GPT-2 BPE of `text` followed by
 the end-of-text id; `n_tokens` counts it too. The validation split is chosen by a hash of `id`,
 so a document keeps its split across rebuilds. Config fingerprint
-`{manifest['config_fingerprint']}`; per-shard sizes and sha256 sums are in `manifest.json`.
+`{manifest["config_fingerprint"]}`; per-shard sizes and sha256 sums are in `manifest.json`.
 
 The texts are third-party web pages; check the terms of the sites before redistributing.
 """
@@ -161,8 +161,7 @@ def _build(root: Path, parts: list[Path], cfg: CorpusConfig) -> StageStats:
     for split, mask in (("train", ~val_mask), ("val", val_mask)):
         idx = np.flatnonzero(mask)
         idx = idx[rng.permutation(len(idx))]
-        entries += _write_split(root, split, docs.take(pa.array(idx, pa.int64())), cfg,
-                                vocab_size)
+        entries += _write_split(root, split, docs.take(pa.array(idx, pa.int64())), cfg, vocab_size)
     wanted = {e["path"] for e in entries}
     for stale in (root / "shards").glob("*.parquet"):
         if stale.name not in wanted:

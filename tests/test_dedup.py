@@ -51,8 +51,7 @@ def test_run_drops_duplicates_with_winner_rule(tmp_path: Path, bodies: list[str]
     parts = _build_parts(tmp_path, bodies)
     stats = dedup.run(parts, tmp_path, CorpusConfig())
     assert [(s.stage, s.part, s.n_in, s.n_out, dict(s.dropped)) for s in stats] == [
-        ("dedup", "part-00000", 20, 17,
-         {"near_duplicate": 3}),
+        ("dedup", "part-00000", 20, 17, {"near_duplicate": 3}),
         ("dedup", "part-00001", 11, 9, {"exact_duplicate": 1, "near_duplicate": 1}),
     ]
     assert _ledger(tmp_path, "part-00000") == [
@@ -66,14 +65,24 @@ def test_run_drops_duplicates_with_winner_rule(tmp_path: Path, bodies: list[str]
     ]
     kept1 = pq.read_table(tmp_path / "dedup" / "part-00001.parquet")
     assert kept1.column("id").to_pylist() == [
-        "x-karma", "x-third", "x-early", "a-small", "u00", "u01", "u02", "u03", "u04"
+        "x-karma",
+        "x-third",
+        "x-early",
+        "a-small",
+        "u00",
+        "u01",
+        "u02",
+        "u03",
+        "u04",
     ]
     sig = pq.read_table(tmp_path / "dedup" / "signatures" / "part-00000.parquet")
     assert sig.num_rows == 20 and len(sig.column("signature")[0]) == 128
     assert "dedup_signatures" not in STAGES
 
 
-def test_rerun_skips_and_deleted_part_is_redone_identically(tmp_path: Path, bodies: list[str]) -> None:
+def test_rerun_skips_and_deleted_part_is_redone_identically(
+    tmp_path: Path, bodies: list[str]
+) -> None:
     parts = _build_parts(tmp_path, bodies)
     dedup.run(parts, tmp_path, CorpusConfig())
     out = tmp_path / "dedup" / "part-00001.parquet"
@@ -118,7 +127,9 @@ def test_order_does_not_change_kept_set(tmp_path: Path, bodies: list[str]) -> No
         kept = set()
         drops = set()
         for k in range(n_parts):
-            kept |= set(pq.read_table(root / "dedup" / f"part-{k:05d}.parquet").column("id").to_pylist())
+            kept |= set(
+                pq.read_table(root / "dedup" / f"part-{k:05d}.parquet").column("id").to_pylist()
+            )
             drops |= set(_ledger(root, f"part-{k:05d}"))
         results.append((kept, drops))
     assert results[0] == results[1] == results[2]
@@ -138,7 +149,9 @@ def test_cluster_plain_texts(bodies: list[str]) -> None:
     assert dedup.cluster({}) == {}
 
 
-def test_incremental_build_uses_only_signatures_of_build_one(tmp_path: Path, bodies: list[str]) -> None:
+def test_incremental_build_uses_only_signatures_of_build_one(
+    tmp_path: Path, bodies: list[str]
+) -> None:
     b1, b2 = tmp_path / "build1", tmp_path / "build2"
     # Build 1: 30 originals plus one near copy of o00 that build 1 itself drops.
     rows1 = [doc_row(f"o{i:02d}", bodies[i], karma=3) for i in range(30)]

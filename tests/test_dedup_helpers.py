@@ -12,11 +12,18 @@ from pipeline.io import rows_to_table, write_table
 from schemas.records import DOCS_SCHEMA
 
 
-def doc_row(doc_id: str, text: str, karma: int = 3, first_seen: datetime | None = None) -> dict[str, Any]:
+def doc_row(
+    doc_id: str, text: str, karma: int = 3, first_seen: datetime | None = None
+) -> dict[str, Any]:
     row: dict[str, Any] = {name: None for name in DOCS_SCHEMA.names}
     row.update(
-        id=doc_id, url=f"https://example.com/{doc_id}", domain="example.com", karma=karma,
-        first_seen=first_seen or datetime(2017, 1, 1, tzinfo=UTC), text=text, subreddits=[],
+        id=doc_id,
+        url=f"https://example.com/{doc_id}",
+        domain="example.com",
+        karma=karma,
+        first_seen=first_seen or datetime(2017, 1, 1, tzinfo=UTC),
+        text=text,
+        subreddits=[],
     )
     return row
 
@@ -48,7 +55,9 @@ def edit(text: str, rng: random.Random) -> tuple[str, str]:
         ["boiler_add", "boiler_remove", "words", "para_drop", "truncate", "mix", "excerpt"]
     )
     if kind in ("boiler_add", "mix"):
-        paras = [rng.choice(BOILERPLATE)] + paras + [rng.choice(BOILERPLATE), rng.choice(BOILERPLATE)]
+        paras = (
+            [rng.choice(BOILERPLATE)] + paras + [rng.choice(BOILERPLATE), rng.choice(BOILERPLATE)]
+        )
     if kind == "boiler_remove" and len(paras) > 2:
         paras = paras[1:-1]
     if kind in ("words", "mix"):
@@ -84,7 +93,9 @@ def true_jaccard(a: str, b: str, ngram: int = 5) -> float:
     return len(sa & sb) / len(sa | sb)
 
 
-def labelled_set(bodies: list[str], copies: int = 3, seed: int = 0) -> tuple[dict[str, str], list[tuple[str, str, float, str]]]:
+def labelled_set(
+    bodies: list[str], copies: int = 3, seed: int = 0
+) -> tuple[dict[str, str], list[tuple[str, str, float, str]]]:
     """Texts by id and labelled pairs (original id, copy id, true Jaccard, edit kind)."""
     rng = random.Random(seed)
     texts: dict[str, str] = {}
@@ -100,9 +111,12 @@ def labelled_set(bodies: list[str], copies: int = 3, seed: int = 0) -> tuple[dic
     return texts, pairs
 
 
-def evaluate(texts: dict[str, str], pairs: list[tuple[str, str, float, str]], mapping: dict[str, str]) -> dict[str, float]:
+def evaluate(
+    texts: dict[str, str], pairs: list[tuple[str, str, float, str]], mapping: dict[str, str]
+) -> dict[str, float]:
     """Recall of pairs with J >= 0.8 (same cluster), and the lowest true Jaccard of any two
     documents placed in one cluster (over all pairs inside every cluster, not just labelled)."""
+
     def kept(x: str) -> str:
         return mapping.get(x, x)
 

@@ -59,19 +59,36 @@ def prefect_server(tmp_path_factory):
     prefect = str(Path(sys.executable).with_name("prefect"))
     server = subprocess.Popen(
         [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     worker = None
     try:
         _wait_healthy(api, server)
-        subprocess.run([prefect, "work-pool", "create", "webtext", "--type", "process"],
-                       env=env, check=True, capture_output=True, cwd=REPO)
-        deploy = subprocess.run([prefect, "--no-prompt", "deploy", "--all"], env=env,
-                                capture_output=True, text=True, cwd=REPO)
+        subprocess.run(
+            [prefect, "work-pool", "create", "webtext", "--type", "process"],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=REPO,
+        )
+        deploy = subprocess.run(
+            [prefect, "--no-prompt", "deploy", "--all"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=False,
+        )
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         worker = subprocess.Popen(
             [prefect, "worker", "start", "--pool", "webtext", "--limit", "1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
             start_new_session=True,
         )
         yield env, prefect
@@ -86,15 +103,24 @@ def prefect_server(tmp_path_factory):
 
 
 def _client_call(env: dict[str, str], code: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=900, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_monthly_deployment_is_scheduled(prefect_server):
     env, _ = prefect_server
-    info = _client_call(env, """
+    info = _client_call(
+        env,
+        """
 import asyncio, json
 from prefect.client.orchestration import get_client
 async def main():
@@ -103,9 +129,13 @@ async def main():
         print(json.dumps({"crons": [s.schedule.cron for s in d.schedules],
                           "pool": d.work_pool_name, "entry": d.entrypoint}))
 asyncio.run(main())
-""")
-    assert info == {"crons": ["0 6 3 * *"], "pool": "webtext",
-                    "entry": "flows/build.py:build_corpus"}
+""",
+    )
+    assert info == {
+        "crons": ["0 6 3 * *"],
+        "pool": "webtext",
+        "entry": "flows/build.py:build_corpus",
+    }
 
 
 def test_deployment_run_builds_the_demo(prefect_server, tmp_path):
@@ -119,12 +149,15 @@ def test_deployment_run_builds_the_demo(prefect_server, tmp_path):
         config_path = tmp_path / "config.yaml"
         config_path.write_text(yaml.safe_dump(cfg))
         params = {"config_path": str(config_path), "overrides": {"crawl.proxy": proxy_url}}
-        info = _client_call(env, f"""
+        info = _client_call(
+            env,
+            f"""
 import json
 from prefect.deployments import run_deployment
 run = run_deployment("build-corpus/webtext-build", parameters={params!r}, timeout=800)
 print(json.dumps({{"state": run.state.type.value}}))
-""")
+""",
+        )
     assert info["state"] == "COMPLETED"
     funnel = json.loads((tmp_path / "funnel.json").read_text())
     assert funnel["shards"]["out"] == web.expected["shards"]

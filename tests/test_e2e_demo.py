@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -76,13 +77,21 @@ def test_funnel_adds_up_and_traps_are_counted(demo_build):
         assert row["in"] == row["out"] + sum(row["dropped"].values()), stage
     # each stage consumes exactly what the previous one produced
     order = ["harvest", "crawl", "extract", "filter", "dedup", "shards"]
-    for prev, nxt in zip(order, order[1:]):
+    for prev, nxt in itertools.pairwise(order):
         assert funnel[nxt]["in"] == funnel[prev]["out"], (prev, nxt)
     stage_of = {
-        "low_karma": "harvest", "self_post": "harvest", "blocked_domain": "harvest",
-        "merged_duplicate": "harvest", "robots": "crawl", "http_4xx": "crawl",
-        "bad_content_type": "crawl", "wrong_language": "filter", "wikipedia": "filter",
-        "too_short": "filter", "exact_duplicate": "dedup", "near_duplicate": "dedup",
+        "low_karma": "harvest",
+        "self_post": "harvest",
+        "blocked_domain": "harvest",
+        "merged_duplicate": "harvest",
+        "robots": "crawl",
+        "http_4xx": "crawl",
+        "bad_content_type": "crawl",
+        "wrong_language": "filter",
+        "wikipedia": "filter",
+        "too_short": "filter",
+        "exact_duplicate": "dedup",
+        "near_duplicate": "dedup",
     }
     for reason, stage in stage_of.items():
         assert web.expected[reason] > 0, reason
@@ -131,7 +140,7 @@ def test_export_bin_matches_shards(demo_build, tmp_path):
 
     from pipeline.loader import export_bin, iter_blocks
 
-    out, result, _ = demo_build
+    out, _, _ = demo_build
     written = export_bin(out / "shards", tmp_path)
     train = np.fromfile(tmp_path / "train.bin", dtype=np.uint16)
     assert train.size == written["train"]
@@ -148,7 +157,9 @@ def test_bad_config_fails_before_work(tmp_path):
     cfg.write_text(f"out_dir: {tmp_path / 'o'}\ncrawl:\n  max_redirects: lots\n")
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "build", str(cfg)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert "crawl.max_redirects" in proc.stderr
@@ -162,7 +173,9 @@ def test_dask_runner_builds_the_same_shards(demo_build, tmp_path):
     from pipeline.cli import run_demo
 
     out, first, _ = demo_build
-    result = run_demo(tmp_path / "dask", overrides={"runner.kind": "dask", "runner.dask_workers": 2})
+    result = run_demo(
+        tmp_path / "dask", overrides={"runner.kind": "dask", "runner.dask_workers": 2}
+    )
     assert result["failures"] == []
     assert result["funnel"] == first["funnel"]
     ours = {p.name: p.read_bytes() for p in (out / "shards").iterdir()}
@@ -183,7 +196,10 @@ def test_killed_build_resumes_to_the_same_shards(demo_build, tmp_path):
     env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "demo", "--out", str(target)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 120
     try:

@@ -19,8 +19,14 @@ from pipeline.minhash import (
 from tests.test_dedup_helpers import gold_bodies
 
 EDGE = [
-    "", "one", "two words", "a b c d", "a b c d e", "é ü ñ 中文 字 😀 𝐁old Straße ﬁ",
-    "Hello, World! don't_stop \x1c x\x1fy", "tab\tnew\nline\r\x0b\x0c  end",
+    "",
+    "one",
+    "two words",
+    "a b c d",
+    "a b c d e",
+    "é ü ñ 中文 字 😀 𝐁old Straße ﬁ",
+    "Hello, World! don't_stop \x1c x\x1fy",
+    "tab\tnew\nline\r\x0b\x0c  end",
 ]
 
 
@@ -51,9 +57,7 @@ def test_normalize_matches_definition(shared_data: Path) -> None:
     samples = gold_bodies(shared_data, min_words=0)[:50] + EDGE
     for _ in range(300):
         pools = [(0, 128), (0x80, 0x3000), (0xF900, 0x10000), (0x10000, 0x20000)]
-        samples.append(
-            "".join(chr(rnd.randrange(*rnd.choice(pools))) for _ in range(60))
-        )
+        samples.append("".join(chr(rnd.randrange(*rnd.choice(pools))) for _ in range(60)))
     for t in samples:
         assert normalize(t) == normalize_reference(t)
     assert normalize("  Don't  STOP—the “Music”!\n\n") == "dont stopthe music"

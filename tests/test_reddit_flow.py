@@ -35,10 +35,16 @@ def test_secret_block_and_month_fetched_once(prefect_harness, fake_api, tmp_path
     from flows.reddit import fetch_api_months
 
     state, base = fake_api
-    Secret(value={"client_id": CLIENT_ID, "client_secret": SECRET,
-                  "user_agent": "webtext-test/0.1"}).save("reddit-test", overwrite=True)
-    api = RedditApiConfig(subreddits=["news"], months=["2023-11"], secret_block="reddit-test",
-                          base_url=base, token_url=f"{base}/api/v1/access_token")
+    Secret(
+        value={"client_id": CLIENT_ID, "client_secret": SECRET, "user_agent": "webtext-test/0.1"}
+    ).save("reddit-test", overwrite=True)
+    api = RedditApiConfig(
+        subreddits=["news"],
+        months=["2023-11"],
+        secret_block="reddit-test",
+        base_url=base,
+        token_url=f"{base}/api/v1/access_token",
+    )
 
     @flow
     def fetch_and_harvest() -> tuple[list[str], int]:
