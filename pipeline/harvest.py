@@ -49,7 +49,7 @@ from pipeline.io import _tmp_path, atomic_write_json, part_name, sha256_file, wr
 from pipeline.ledger import StageStats
 from pipeline.stage import marker_path, run_part
 from pipeline.urls import host_matches, normalize_url, registered_domain, url_extension, url_host
-from schemas.records import LEDGER_SCHEMA, LINKS_SCHEMA
+from schemas.records import CANDIDATE_SCHEMA, LEDGER_SCHEMA, LINKS_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +71,6 @@ REDDIT_DOMAINS = frozenset(
     }
 )
 
-CANDIDATE_SCHEMA = pa.schema(
-    [
-        pa.field("part", pa.int32(), nullable=False),
-        pa.field("url", pa.string(), nullable=False),
-        pa.field("domain", pa.string(), nullable=False),
-        pa.field("host", pa.string(), nullable=False),
-        pa.field("score", pa.int64(), nullable=False),
-        pa.field("post_id", pa.string(), nullable=False),
-        pa.field("subreddit", pa.string(), nullable=False),
-        pa.field("created", pa.int64()),
-        pa.field("title", pa.string(), nullable=False),
-    ]
-)
 _CAND_COLS = CANDIDATE_SCHEMA.names
 
 

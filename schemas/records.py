@@ -73,6 +73,23 @@ LINKS_SCHEMA = pa.schema(
 )
 
 
+# One judged post of one dump file (harvest/files/<key>.parquet): the per-file step writes
+# these, the merge groups them by URL into links parts; `part` is the links part of its domain.
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        pa.field("part", pa.int32(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("host", pa.string(), nullable=False),
+        pa.field("score", pa.int64(), nullable=False),
+        pa.field("post_id", pa.string(), nullable=False),
+        pa.field("subreddit", pa.string(), nullable=False),
+        pa.field("created", pa.int64()),
+        pa.field("title", pa.string(), nullable=False),
+    ]
+)
+
+
 # Fixed set of crawl outcomes; `error` is null when the page was fetched and kept.
 CRAWL_ERRORS = (
     "robots",
