@@ -269,10 +269,31 @@ class CrawlConfig(Section):
         None,
         description="HTTP proxy for every request; the demo serves its virtual hosts this way",
     )
+    recrawl_errors: list[str] = Field(
+        default_factory=lambda: ["timeout", "connection", "dns", "http_5xx"],
+        description=(
+            "a changed links part reuses earlier fetches of its URLs; earlier failures with "
+            "these (transient) errors are fetched again, any other outcome is kept"
+        ),
+    )
+
+    @field_validator("recrawl_errors")
+    @classmethod
+    def _known_errors(cls, v: list[str]) -> list[str]:
+        from schemas.records import CRAWL_ERRORS
+
+        unknown = sorted(set(v) - set(CRAWL_ERRORS))
+        if unknown:
+            raise ValueError(f"unknown crawl errors {unknown}; known: {list(CRAWL_ERRORS)}")
+        return sorted(set(v))
 
     def fingerprint(self) -> str:
         # The proxy is transport, not content: a demo rerun on a new port must not recrawl.
-        blob = json.dumps(self.model_dump(mode="json", exclude={"proxy"}), sort_keys=True)
+        # recrawl_errors only decides which earlier fetches a changed part reuses; a full crawl
+        # gives the same output whatever it says, so changing it must not recrawl everything.
+        blob = json.dumps(
+            self.model_dump(mode="json", exclude={"proxy", "recrawl_errors"}), sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -583,5 +584,240 @@ def test_robots_obeyed_by_requests_waiting_for_it(tmp_path):
         assert [rows[u]["error"] for u in public] == [None] * 4
         assert sum(server.fetched(0, f"/private/p{i}.html") for i in range(12)) == 0
         assert stats.dropped == {"robots": 12} and stats.n_out == 4
+    finally:
+        server.stop()
+
+
+# -- incremental recrawl: a links part that gained a month of URLs ----------------------------
+def fail_first(n: int, status: int = 503):
+    """A page that answers `status` to its first n requests, then 200."""
+    from tests.crawl_server import Resp
+
+    seen = {"n": 0}
+
+    async def h(req, w):
+        seen["n"] += 1
+        if seen["n"] <= n:
+            return Resp(status, b"down", [("Content-Type", "text/html")])
+        return Resp(200, html("back", "Up again. " * 20), [("Content-Type", "text/html")])
+
+    return h
+
+
+def page_hits(server: CrawlServer, since: Counter | None = None) -> Counter:
+    """Requests per (port, path), robots.txt left out (a run may fetch it once per site)."""
+    now = Counter({k: v for k, v in server.hits.items() if k[1] != "/robots.txt"})
+    return now - (since or Counter())
+
+
+def sha256(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_incremental_recrawl(tmp_path, monkeypatch):
+    """Month 2 merges new URLs into the links part: only they (and month 1's transient
+    failure) are fetched; month 1's rows and WARC file stay exactly as they were."""
+    site = plain_site(10, robots="User-agent: *\nDisallow: /private/\n")
+    site.route("/flaky", fail_first(2))  # 503 on both attempts of run 1 (retry_times=1)
+    site.static("/private/x.html", html("private", "robots says no"))
+    server = CrawlServer([site]).start()
+    try:
+        cfg = fast_cfg()
+        assert "http_5xx" in cfg.recrawl_errors and "http_4xx" not in cfg.recrawl_errors
+        old = [server.url(0, f"/page{i}.html") for i in range(6)]
+        old += [server.url(0, p) for p in ("/flaky", "/missing", "/private/x.html")]
+        removed = server.url(0, "/page5.html")  # taken down before month 2
+        new = [server.url(0, f"/page{i}.html") for i in range(6, 10)]
+        links_path = tmp_path / "links" / "part-00000.parquet"
+
+        write_links(links_path, old)
+        s1 = run_part(links_path, tmp_path, cfg)
+        rows1 = fetch_rows(tmp_path)
+        assert rows1[server.url(0, "/flaky")]["error"] == "http_5xx"
+        assert rows1[server.url(0, "/missing")]["error"] == "http_4xx"
+        assert rows1[server.url(0, "/private/x.html")]["error"] == "robots"
+        warc0 = tmp_path / "crawl" / "warc" / "part-00000-00000.warc.gz"
+        sha0 = sha256(warc0)
+        hits1 = page_hits(server)
+
+        month2 = [u for u in old if u != removed] + new
+        write_links(links_path, list(reversed(month2)))  # order in the part does not matter
+        t0 = time.monotonic()
+        s2 = run_part(links_path, tmp_path, cfg)
+        seconds = time.monotonic() - t0
+
+        # The web saw the new pages and the retried 503 only, once each.
+        port = server.ports[0]
+        want = Counter({(port, urlsplit(u).path): 1 for u in [*new, server.url(0, "/flaky")]})
+        assert page_hits(server, hits1) == want, seconds
+
+        rows2 = fetch_rows(tmp_path)
+        assert set(rows2) == set(month2)
+        carried = [u for u in month2 if u not in new and not u.endswith("/flaky")]
+        for u in carried:
+            assert rows2[u] == rows1[u], u  # every field, fetched_at and WARC offsets included
+        flaky = rows2[server.url(0, "/flaky")]
+        assert (flaky["status"], flaky["error"]) == (200, None)
+        assert flaky["fetched_at"] > rows1[server.url(0, "/flaky")]["fetched_at"]
+
+        # Month 1's WARC file is untouched; month 2's records are in a new file.
+        warc1 = tmp_path / "crawl" / "warc" / "part-00000-00001.warc.gz"
+        assert sha256(warc0) == sha0
+        assert part_warcs(tmp_path / "crawl" / "warc", "part-00000") == [warc0, warc1]
+        for p in (warc0, warc1):
+            check = subprocess.run(
+                [str(WARCIO), "check", "-v", str(p)], capture_output=True, text=True, check=False
+            )
+            assert check.returncode == 0, check.stdout + check.stderr
+        fresh = sorted([*new, server.url(0, "/flaky")])
+        assert sorted(uri for f, uri in warc_responses(tmp_path) if f == warc1.name) == fresh
+        for u in fresh:
+            r = rows2[u]
+            assert r["warc_file"] == "crawl/warc/part-00000-00001.warc.gz"
+            uri, status, _, body = read_response(
+                tmp_path / r["warc_file"], r["warc_offset"], r["warc_length"]
+            )
+            assert (uri, status, len(body)) == (u, 200, r["bytes"])
+        # The taken-down page's record stays in the old file (until a compaction) but no row
+        # of the fetch log or the ledger names it any more.
+        assert removed in [uri for f, uri in warc_responses(tmp_path) if f == warc0.name]
+
+        # Stats and ledger describe the new link set.
+        s2.check()
+        assert s2.n_in == len(month2) and s2.n_out == len(month2) - 2
+        assert s2.dropped == Counter(http_4xx=1, robots=1)
+        assert s2.extra["carried_over"] == len(carried) and s2.extra["removed_links"] == 1
+        assert s2.extra["crawled_now"] == len(new) + 1
+        assert set(s2.outputs) == {
+            "crawl/fetches/part-00000.parquet",
+            "ledger/crawl/part-00000.parquet",
+            "crawl/warc/part-00000-00000.warc.gz",
+            "crawl/warc/part-00000-00001.warc.gz",
+        }
+        ledger = {
+            r["key"]: r
+            for r in read_table(tmp_path / "ledger/crawl/part-00000.parquet").to_pylist()
+        }
+        assert set(ledger) == {server.url(0, "/missing"), server.url(0, "/private/x.html")}
+        assert ledger[server.url(0, "/missing")]["detail"] == "status 404"
+        assert s1.n_in == len(old)
+
+        # Same links again: the done marker matches, nothing at all is requested.
+        n_log = len(server.log)
+        assert run_part(links_path, tmp_path, cfg).extra.get("skipped") is True
+        # Links only removed: nothing to fetch, and no crawl subprocess is started.
+        import pipeline.crawl as crawl_mod
+
+        def no_subprocess(*a, **kw):
+            raise AssertionError("a crawl subprocess was started")
+
+        monkeypatch.setattr(crawl_mod, "crawl_subprocess", no_subprocess)
+        month3 = [u for u in month2 if u != new[0]]
+        write_links(links_path, month3)
+        s3 = run_part(links_path, tmp_path, cfg)
+        assert len(server.log) == n_log
+        rows3 = fetch_rows(tmp_path)
+        assert set(rows3) == set(month3) and all(rows3[u] == rows2[u] for u in month3)
+        assert s3.extra["removed_links"] == 1 and s3.n_in == len(month3)
+        assert (
+            sha256(warc0) == sha0
+            and len(part_warcs(tmp_path / "crawl" / "warc", "part-00000")) == 2
+        )
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("broken", ["missing_warc", "config_changed", "bad_fetch_log"])
+def test_incremental_falls_back_to_full_crawl(tmp_path, broken):
+    """An earlier result that cannot be trusted is not reused: the whole part is crawled."""
+    server = CrawlServer([plain_site(5)]).start()
+    try:
+        cfg = fast_cfg()
+        urls = [server.url(0, f"/page{i}.html") for i in range(5)]
+        links_path = write_links(tmp_path / "links" / "part-00000.parquet", urls[:4])
+        run_part(links_path, tmp_path, cfg)
+        warc0 = tmp_path / "crawl" / "warc" / "part-00000-00000.warc.gz"
+        if broken == "missing_warc":
+            warc0.unlink()
+        elif broken == "config_changed":
+            cfg = fast_cfg(user_agent="webtext-crawler/0.2 (+https://example.invalid/bot)")
+        else:
+            fetches_path(tmp_path, "part-00000").write_bytes(b"not parquet")
+        write_links(links_path, urls)
+        stats = run_part(links_path, tmp_path, cfg)
+        assert page_hits(server) == Counter(
+            {(server.ports[0], f"/page{i}.html"): 2 if i < 4 else 1 for i in range(5)}
+        )
+        assert "carried_over" not in stats.extra and stats.n_out == 5
+        rows = fetch_rows(tmp_path)
+        assert set(rows) == set(urls)
+        assert {r["warc_file"] for r in rows.values()} == {"crawl/warc/part-00000-00000.warc.gz"}
+        assert part_warcs(tmp_path / "crawl" / "warc", "part-00000") == [warc0]
+        assert sorted(uri for _, uri in warc_responses(tmp_path)) == sorted(urls)
+        assert subprocess.run([str(WARCIO), "check", str(warc0)], check=False).returncode == 0
+    finally:
+        server.stop()
+
+
+def _sigkill_crawl_after(jpath: Path, root: Path, n_lines: int) -> None:
+    """SIGKILL the crawl subprocess of `root` once its journal holds n_lines: a kill that
+    lands mid-crawl however slowly the machine starts the subprocess."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if jpath.is_file() and jpath.read_bytes().count(b"\n") > n_lines:
+            break
+        time.sleep(0.02)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"pipeline.crawl" in cmd and str(root).encode() in cmd:
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def test_incremental_crawl_killed_and_resumed(tmp_path):
+    """An incremental crawl killed midway resumes from its journal on the rerun, and neither
+    the kill nor the WARC recovery touches the earlier result's WARC file."""
+    from pipeline.errors import PartError
+
+    server = CrawlServer([slow_bench_site(100, delay=0.1)]).start()
+    try:
+        cfg = fast_cfg(concurrent_per_domain=1, concurrent_requests=1, warc_max_bytes=20_000)
+        old = [server.url(0, f"/a/{i}.html") for i in range(5)]
+        new = [server.url(0, f"/a/{i}.html") for i in range(5, 95)]
+        links_path = write_links(tmp_path / "links" / "part-00000.parquet", old)
+        run_part(links_path, tmp_path, cfg)
+        first = part_warcs(tmp_path / "crawl" / "warc", "part-00000")
+        shas = {p.name: sha256(p) for p in first}
+        write_links(links_path, old + new)
+        jpath = journal_path(tmp_path, "part-00000")
+        watcher = threading.Thread(target=_sigkill_crawl_after, args=(jpath, tmp_path, 10))
+        watcher.start()
+        with pytest.raises(PartError):
+            run_part(links_path, tmp_path, cfg)  # SIGKILLed mid-crawl (~9 s of pages)
+        watcher.join()
+        n_journaled = jpath.read_bytes().count(b"\n") - 1
+        assert 0 < n_journaled < len(new), "the kill must land mid-crawl"
+        assert {p.name: sha256(p) for p in first} == shas
+        stats = run_part(links_path, tmp_path, cfg)
+        assert stats.extra["resumed"] == n_journaled and stats.extra["carried_over"] == len(old)
+        assert {p.name: sha256(p) for p in first} == shas
+        for u in old:
+            assert server.fetched(0, urlsplit(u).path) == 1
+        rows = fetch_rows(tmp_path)
+        assert set(rows) == set(old + new) and all(r["error"] is None for r in rows.values())
+        assert sorted(uri for _, uri in warc_responses(tmp_path)) == sorted(old + new)
+        for p in part_warcs(tmp_path / "crawl" / "warc", "part-00000"):
+            assert subprocess.run([str(WARCIO), "check", str(p)], check=False).returncode == 0
+        for u in new:
+            r = rows[u]
+            assert r["warc_file"] not in {f"crawl/warc/{n}" for n in shas}
+            uri, status, _, body = read_response(
+                tmp_path / r["warc_file"], r["warc_offset"], r["warc_length"]
+            )
+            assert (uri, status, len(body)) == (u, 200, r["bytes"])
     finally:
         server.stop()

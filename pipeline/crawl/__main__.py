@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         help="benchmark baseline: same spider, no WARC and no journal written",
     )
     ap.add_argument("--parent-pid", type=int, help="exit when this process dies")
+    ap.add_argument(
+        "--warc-start",
+        type=int,
+        default=0,
+        help="first WARC file number to write (files before it are never touched)",
+    )
     args = ap.parse_args(argv)
     if args.parent_pid and not _die_with_parent(args.parent_pid):
         return 3
@@ -51,7 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.crawl.runner import crawl, write_summary
 
     cfg = CrawlConfig.model_validate(json.loads(args.config.read_text()))
-    summary = crawl(args.links, args.root, args.part, cfg, VERSION, archive=not args.no_archive)
+    summary = crawl(
+        args.links,
+        args.root,
+        args.part,
+        cfg,
+        VERSION,
+        archive=not args.no_archive,
+        warc_start=args.warc_start,
+    )
     if args.summary:
         write_summary(args.summary, summary)
     return 0 if summary["finished"] else 4  # interrupted: the part is incomplete

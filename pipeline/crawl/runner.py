@@ -87,18 +87,33 @@ def read_links(path: Path) -> list[str]:
     return out
 
 
-def run_header(links_path: Path, cfg: CrawlConfig, version: int) -> dict[str, Any]:
-    return {
+def run_header(
+    links_path: Path, cfg: CrawlConfig, version: int, warc_start: int = 0
+) -> dict[str, Any]:
+    header: dict[str, Any] = {
         "links_sha256": sha256_file(links_path),
         "config": cfg.fingerprint(),
         "version": version,
     }
+    if warc_start:
+        # An incremental crawl: its WARC files start after the earlier result's.
+        header["warc_start"] = warc_start
+    return header
 
 
 def crawl(
-    links_path: Path, root: Path, part: str, cfg: CrawlConfig, version: int, archive: bool = True
+    links_path: Path,
+    root: Path,
+    part: str,
+    cfg: CrawlConfig,
+    version: int,
+    archive: bool = True,
+    warc_start: int = 0,
 ) -> dict[str, Any]:
-    """Crawl every link of the part not yet in the journal; return a summary."""
+    """Crawl every link of the part not yet in the journal; return a summary.
+
+    `warc_start`: number of the first WARC file to write; files before it (an earlier
+    result of the part that the driver carries over) are never touched."""
     from scrapy.crawler import CrawlerProcess
 
     from pipeline.crawl.spider import LinkSpider, Recorder
@@ -118,7 +133,7 @@ def crawl(
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        header = run_header(links_path, cfg, version)
+        header = run_header(links_path, cfg, version, warc_start)
         jpath = journal_path(root, part)
         rows = read_journal(jpath, header)
         warc = WarcRotator(
@@ -131,6 +146,7 @@ def crawl(
                 "config-fingerprint": cfg.fingerprint(),
             },
             gzip_level=cfg.warc_gzip_level,
+            first_index=warc_start,
         )
         if rows is not None and not warc.can_recover(last_warc_location(rows)):
             log.warning("%s: WARC files do not match the journal; crawling the part again", part)

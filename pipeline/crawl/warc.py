@@ -125,7 +125,12 @@ def _record(
 
 
 class WarcRotator:
-    """Appends request/response pairs to root/crawl/warc/<part>-NNNNN.warc.gz."""
+    """Appends request/response pairs to root/crawl/warc/<part>-NNNNN.warc.gz.
+
+    `first_index`: the first file this crawl may write. An incremental crawl (a links part
+    that gained URLs) starts after the files of the earlier result, which it never touches:
+    recover() and remove_all() only cut or delete files numbered from first_index on.
+    """
 
     def __init__(
         self,
@@ -135,8 +140,10 @@ class WarcRotator:
         software: str,
         info: dict[str, str],
         gzip_level: int = 3,
+        first_index: int = 0,
     ):
         self.gzip_level = gzip_level
+        self.first_index = first_index
         self.root = Path(root)
         self.dir = self.root / "crawl" / "warc"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +151,7 @@ class WarcRotator:
         self.max_bytes = max_bytes
         self.software = software
         self.info = info
-        self.index = 0
+        self.index = first_index
         self._rel = ""  # current file, relative to root
         self._fh: io.BufferedWriter | None = None
         self._builder = WARCWriter(io.BytesIO(), gzip=False)  # record builder only
@@ -153,18 +160,20 @@ class WarcRotator:
     def recover(self, last: WarcLocation | None) -> None:
         """Make the files match the journal: cut the last file after its last journaled pair
         and delete files the journal never reached (a kill mid-record leaves such tails)."""
-        keep_index = -1
+        keep_index = self.first_index - 1
         if last is not None:
             last_path = self.root / last.file
             keep_index = warc_index(last_path)
+            if keep_index < self.first_index:
+                raise ValueError(f"{last.file}: before this crawl's first WARC file")
             with open(last_path, "r+b") as f:
                 f.truncate(last.end)
         for p in part_warcs(self.dir, self.part):
             if warc_index(p) > keep_index:
                 p.unlink()
-        self.index = max(keep_index, 0)
+        self.index = max(keep_index, self.first_index)
         if (
-            keep_index >= 0
+            keep_index >= self.first_index
             and (self.dir / warc_name(self.part, keep_index)).stat().st_size >= self.max_bytes
         ):
             self.index = keep_index + 1
@@ -175,11 +184,13 @@ class WarcRotator:
         if last is None:
             return True
         p = self.root / last.file
-        return p.is_file() and p.stat().st_size >= last.end
+        return warc_index(p) >= self.first_index and p.is_file() and p.stat().st_size >= last.end
 
     def remove_all(self) -> None:
+        """Delete the files this crawl may write (from first_index on), never earlier ones."""
         for p in part_warcs(self.dir, self.part):
-            p.unlink()
+            if warc_index(p) >= self.first_index:
+                p.unlink()
 
     # -- writing ------------------------------------------------------------------------
     def _open(self) -> io.BufferedWriter:
