@@ -183,5 +183,6 @@ def build_corpus(
     """Entry point for `webtext build` and deployments: load the config (failing before any
     work), then run the stages on the task runner the config names."""
     cfg = load_config(config_path, overrides)
+    harvest.check_inputs(cfg.harvest)
     runner = make_task_runner(cfg.runner)
     return build_stages.with_options(task_runner=runner)(cfg.model_dump(mode="json"))

@@ -63,6 +63,12 @@ def print_funnel(funnel: dict[str, Any]) -> None:
 def run_build(config: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate the config, then run the `build_corpus` flow on an ephemeral Prefect API."""
     cfg = _load(config, overrides)
+    from pipeline.harvest import check_inputs
+
+    try:
+        check_inputs(cfg.harvest)
+    except ConfigError as err:
+        _fail_config(err)
     _prefect_env()
     from flows.build import build_corpus
 

@@ -847,6 +847,14 @@ def group_links(
 # Driver
 
 
+def check_inputs(cfg: HarvestConfig) -> list[Path]:
+    """The dump files a build will read; a missing input is a config error, raised before
+    any work starts."""
+    if not cfg.inputs and not cfg.api.subreddits:
+        raise ConfigError("harvest.inputs: no dump files given (and harvest.api is off)")
+    return expand_inputs(cfg.inputs)
+
+
 def links_parts(root: Path, cfg: HarvestConfig) -> list[Path]:
     """The links part files of a build with this config (all of them, empty ones included)."""
     return [Path(root) / links_rel(i) for i in range(cfg.n_parts)]

@@ -164,6 +164,16 @@ def test_bad_config_fails_before_work(tmp_path):
     assert proc.returncode == 2
     assert "crawl.max_redirects" in proc.stderr
     assert not (tmp_path / "o").exists()
+    cfg.write_text(f"out_dir: {tmp_path / 'o'}\nharvest:\n  inputs: [{tmp_path / 'nope'}]\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "build", str(cfg)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "harvest input matches no file" in proc.stderr
+    assert not (tmp_path / "o").exists()
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
