@@ -5,6 +5,10 @@ detection), extract the main text with trafilatura (its own deduplication off: i
 process-wide cache, which would make the output depend on the order and batching of pages),
 under a per-document time cap, then language ID on a prefix, quality signals and the GPT-2
 token count. Pages are processed in worker processes that load the models once.
+
+A part that re-runs because its inputs changed (a new month's links and fetch rows) extracts
+only the pages it has no earlier outcome for; pipeline/extract_previous.py says when the
+earlier result is trusted. docs/_index/<part>.parquet records the fetch row of every page.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import trafilatura
 
 from pipeline import stage
 from pipeline.config import CorpusConfig, ExtractConfig, TokenizerConfig
+from pipeline.extract_previous import INDEX_SCHEMA, KEY_FIELDS, index_path, load_previous
 from pipeline.io import read_table, rows_to_table, write_table
 from pipeline.langid import identify_with, load_model
 from pipeline.ledger import Ledger, StageStats
@@ -36,7 +41,7 @@ from schemas.records import DOCS_SCHEMA, doc_id
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2  # 2: warc_error details name the WARC file relative to the root
 STAGE = "extract"
 # Extraction cost grows with page size; a page bigger than this is not an article. The crawl
 # caps downloads too (crawl.max_bytes); this guards WARCs written by other tools.
@@ -164,7 +169,9 @@ def process_page(item: dict[str, Any]) -> dict[str, Any]:
     try:
         resp = read_response(item["warc_path"], item["warc_offset"], item["warc_length"])
     except Exception as err:  # noqa: BLE001 - a broken record costs one ledger row
-        return {"drop": ("warc_error", f"{type(err).__name__}: {err}"[:300])}
+        # Name the file relative to the root: the same inputs give the same ledger anywhere.
+        msg = f"{type(err).__name__}: {err}".replace(str(item["warc_path"]), item["warc_file"])
+        return {"drop": ("warc_error", msg[:300])}
     ctype = item.get("content_type") or resp.content_type
     try:
         html, _codec = decode_html(resp.body, ctype)
@@ -243,7 +250,12 @@ def _host(url: str) -> str:
 
 
 def _work(
-    links_part: Path, fetches_part: Path, root: Path, cfg: CorpusConfig, part: str
+    links_part: Path,
+    fetches_part: Path,
+    root: Path,
+    cfg: CorpusConfig,
+    part: str,
+    reuse: bool = True,
 ) -> StageStats:
     links = {
         r["url"]: r
@@ -263,9 +275,25 @@ def _work(
             ledger.drop(r["url"], "warc_error", "fetch row without a WARC record")
         else:
             items.append({**r, "warc_path": str(root / r["warc_file"])})
-    docs = []
+    # Pages whose fetch row (and WARC file) are the ones the part's earlier run extracted keep
+    # that outcome (pipeline/extract_previous.py); only the others are extracted now.
+    previous = load_previous(root, STAGE, part, config_fingerprint(cfg), VERSION) if reuse else None
+    earlier = [previous.outcome(item) if previous is not None else None for item in items]
+    todo = [item for item, res in zip(items, earlier, strict=True) if res is None]
+    if previous is not None:
+        log.info(
+            "%s/%s: %d pages, %d outcomes reused from the earlier run, %d to extract",
+            STAGE,
+            part,
+            len(items),
+            len(items) - len(todo),
+            len(todo),
+        )
     settings = Settings(cfg.extract, cfg.tokenizer)
-    for item, res in zip(items, _results(items, settings), strict=True):
+    fresh = _results(todo, settings) if todo else iter(())
+    docs = []
+    for item, reused in zip(items, earlier, strict=True):
+        res = reused if reused is not None else next(fresh)
         url = item["url"]
         if "drop" in res:
             ledger.drop(url, *res["drop"])
@@ -286,14 +314,21 @@ def _work(
             **res["doc"],
         }
         docs.append(doc)
+    if next(fresh, None) is not None:  # also lets the worker pool close
+        raise AssertionError(f"{STAGE}/{part}: more extraction results than pages")
     docs.sort(key=lambda d: d["id"])
     out = root / "docs" / f"{part}.parquet"
     write_table(out, rows_to_table(docs, DOCS_SCHEMA))
     ledger_path = ledger.write()
+    # Which fetch row each page's outcome came from, for the next run's reuse.
+    index = index_path(root, part)
+    write_table(index, rows_to_table([{k: i[k] for k in KEY_FIELDS} for i in items], INDEX_SCHEMA))
     stats.n_out = len(docs)
     stats.dropped.update(ledger.counts)
-    stats.outputs = [str(out.relative_to(root)), str(ledger_path.relative_to(root))]
+    stats.outputs = [str(p.relative_to(root)) for p in (out, ledger_path, index)]
     stats.extra["tokens"] = sum(d["n_tokens"] for d in docs)
+    stats.extra["reused"] = len(items) - len(todo)
+    stats.extra["extracted"] = len(todo)
     return stats
 
 
@@ -301,7 +336,12 @@ def run_part(
     links_part: Path, fetches_part: Path, root: Path, cfg: CorpusConfig, force: bool = False
 ) -> StageStats:
     """Extract one crawl part. Inputs fingerprinted: the links part, the fetches part and
-    every WARC file its rows reference."""
+    every WARC file its rows reference.
+
+    When the part changed since an earlier complete extraction of it (same extract config and
+    VERSION), pages whose fetch row and WARC file are unchanged keep their earlier outcome,
+    joined with the new links part's metadata; only the other pages are extracted (the output
+    is the same as a full extraction's). `force` extracts the whole part again."""
     root = Path(root)
     links_part, fetches_part = Path(links_part), Path(fetches_part)
     part = fetches_part.name.split(".")[0]
@@ -317,6 +357,6 @@ def run_part(
         inputs=inputs,
         config_fp=config_fingerprint(cfg),
         version=VERSION,
-        work=lambda: _work(links_part, fetches_part, root, cfg, part),
+        work=lambda: _work(links_part, fetches_part, root, cfg, part, reuse=not force),
         force=force,
     )

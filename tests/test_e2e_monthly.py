@@ -69,7 +69,10 @@ def test_second_month_fetches_only_new_links(prefect_harness, tmp_path: Path) ->
     with demo_web.serve(web) as proxy_url:
         first = _build(out, web, proxy_url)
     assert first["funnel"]["shards"]["out"] == web.expected["shards"]
-    crawl_markers = {p.name: p.read_bytes() for p in (out / "_done" / "crawl").glob("*.json")}
+    markers = {
+        stage: {p.name: p.read_bytes() for p in (out / "_done" / stage).glob("*.json")}
+        for stage in ("crawl", "extract")
+    }
 
     new_urls, reposts, posts = _month_two(web, other)
     assert len(new_urls) == 4
@@ -88,15 +91,20 @@ def test_second_month_fetches_only_new_links(prefect_harness, tmp_path: Path) ->
         first["funnel"]["harvest"]["dropped"]["merged_duplicate"] + len(reposts)
     )
     assert funnel["shards"]["out"] == web.expected["shards"] + len(new_urls)
+
     # Only the new URLs went to the web; every earlier fetch row was carried over.
-    rerun = [
-        s
-        for s in read_stats(out, "crawl")
-        if (out / "_done" / "crawl" / f"{s.part}.json").read_bytes()
-        != crawl_markers[f"{s.part}.json"]
-    ]
-    assert rerun, "the new links must change at least one crawl part"
-    assert sum(s.extra.get("crawled_now", s.n_in) for s in rerun) == len(new_urls)
+    def rerun(stage: str) -> list:
+        return [
+            s
+            for s in read_stats(out, stage)
+            if (out / "_done" / stage / f"{s.part}.json").read_bytes()
+            != markers[stage][f"{s.part}.json"]
+        ]
+
+    assert rerun("crawl"), "the new links must change at least one crawl part"
+    assert sum(s.extra.get("crawled_now", s.n_in) for s in rerun("crawl")) == len(new_urls)
+    # ... and only their pages went through trafilatura; the rest reused earlier outcomes.
+    assert sum(s.extra.get("extracted", s.n_in) for s in rerun("extract")) == len(new_urls)
     # The reposts' karma is the new maximum.
     karma = {}
     for path in (out / "shards").glob("*.parquet"):
