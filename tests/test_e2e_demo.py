@@ -228,3 +228,26 @@ def test_killed_build_resumes_to_the_same_shards(demo_build, tmp_path):
     ours = {p.name: p.read_bytes() for p in (out / "shards").iterdir()}
     theirs = {p.name: p.read_bytes() for p in (target / "shards").iterdir()}
     assert theirs == ours
+
+
+def test_failed_part_is_reported_and_the_rest_is_built(prefect_harness, tmp_path):
+    """A part that fails (here: its fetch log cannot be written) is reported at the end with
+    exit code 1; the other parts still reach the funnel and the shards."""
+    import typer
+
+    from pipeline.cli import run_demo
+
+    out = tmp_path / "broken"
+    (out / "crawl" / "fetches" / "part-00001.parquet").mkdir(parents=True)
+    with pytest.raises(typer.Exit) as exc:
+        run_demo(out)
+    assert exc.value.exit_code == 1
+    funnel = json.loads((out / "funnel.json").read_text())
+    links_1 = pq.read_metadata(out / "links" / "part-00001.parquet").num_rows
+    assert links_1 > 0
+    assert funnel["crawl"]["in"] == funnel["harvest"]["out"] - links_1
+    for row in funnel.values():
+        assert row["in"] == row["out"] + sum(row["dropped"].values())
+    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    assert 0 < manifest["totals"]["rows"] == funnel["shards"]["out"]
+    assert not (out / "_done" / "crawl" / "part-00001.json").exists()
