@@ -7,6 +7,7 @@ fails is reported at the end; the other parts go on to the shards.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,8 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
     atomic_write_json(root / "funnel.json", funnel)
     skipped = sum(1 for s in all_stats if s.extra.get("skipped"))
     create_markdown_artifact(
-        key=f"funnel-{cfg.name}".lower().replace("_", "-"),
+        # Artifact keys allow only lowercase letters, digits and dashes.
+        key=re.sub(r"[^a-z0-9-]+", "-", f"funnel-{cfg.name}".lower()),
         markdown=funnel_markdown(funnel),
         description=f"webtext funnel of {cfg.name}",
     )
