@@ -351,6 +351,19 @@ class FilterConfig(Section):
     max_boilerplate_hits: int | None = Field(
         None, description="lorem ipsum / cookie / javascript notices (null: off)"
     )
+    wikipedia_dump: str | None = Field(
+        None,
+        description="MediaWiki pages-articles dump (.xml/.xml.bz2): documents copying its "
+        "articles are dropped by word n-gram overlap (null: off; index cached in "
+        "OUT/wikipedia/)",
+    )
+    wiki_ngram: int = Field(13, ge=1, description="word n-gram length of the Wikipedia overlap")
+    max_wiki_overlap: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="drop documents with more of their n-grams in Wikipedia than this",
+    )
 
 
 class DedupConfig(Section):
@@ -490,6 +503,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         (cfg.harvest, "takedown_file"),
         (cfg.extract, "lang_model"),
         (cfg.tokenizer, "ranks_file"),
+        (cfg.filter, "wikipedia_dump"),
     ):
         value = getattr(section, attr)
         if value:

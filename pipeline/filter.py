@@ -2,21 +2,30 @@
 
 Score, then filter: extract computes the signals once; this cheap step reads them, so a new
 threshold reruns only filter and what follows. The first failing rule is the drop reason, in
-a fixed order (wikipedia, wrong_language, too_short, too_long, then the quality rules, each
-named after its config field), and every drop is a ledger row with the value that failed.
+a fixed order (wikipedia, wikipedia_overlap, wrong_language, too_short, too_long, then the
+quality rules, each named after its config field), and every drop is a ledger row with the
+value that failed.
+
+wikipedia_overlap is the one signal computed here rather than in extract: it needs the
+n-gram index of a Wikipedia dump (pipeline.wikipedia), which is off by default. When
+`filter.wikipedia_dump` is set, every document's overlap is written to `wiki_overlap` and
+the dump's content identity joins the config fingerprint, so a new dump re-filters.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import pyarrow as pa
 
-from pipeline import stage
+from pipeline import stage, wikipedia
 from pipeline.config import CorpusConfig, FilterConfig
+from pipeline.errors import ConfigError
 from pipeline.io import read_table, write_table
 from pipeline.ledger import Ledger, StageStats
 
@@ -63,6 +72,13 @@ def _rule_wikipedia(d: dict[str, Any], c: FilterConfig) -> str | None:
     return hit
 
 
+def _rule_wiki_overlap(d: dict[str, Any], c: FilterConfig) -> str | None:
+    v = d.get("wiki_overlap")
+    if c.wikipedia_dump is None or v is None:
+        return None
+    return f"{v:.2f}" if v > c.max_wiki_overlap else None
+
+
 def _rule_language(d: dict[str, Any], c: FilterConfig) -> str | None:
     score = _num(d.get("lang_score"))
     if d.get("lang") not in c.langs or not score >= c.min_lang_score:
@@ -107,6 +123,7 @@ def _max_rule(column: str, field: str) -> Rule:
 # (reason, rule) in the order they are checked.
 RULES: list[tuple[str, Rule]] = [
     ("wikipedia", _rule_wikipedia),
+    ("wikipedia_overlap", _rule_wiki_overlap),
     ("wrong_language", _rule_language),
     ("too_short", _rule_too_short),
     ("too_long", _rule_too_long),
@@ -135,6 +152,16 @@ def _work(docs_part: Path, root: Path, cfg: CorpusConfig, part: str) -> StageSta
     table = read_table(docs_part)
     # The text is not needed by any rule; leaving it out keeps a part's rows small.
     rows = table.drop_columns(["text"]).to_pylist()
+    fcfg = cfg.filter
+    if fcfg.wikipedia_dump is not None:
+        index = wikipedia.load_index(fcfg.wikipedia_dump, fcfg.wiki_ngram, root)
+        texts = table.column("text").to_pylist()
+        # float32 like the column, so the rule sees exactly the value that is stored.
+        values = wikipedia.overlaps(texts, index, fcfg.wiki_ngram).astype(np.float32)
+        for row, v in zip(rows, values.tolist(), strict=True):
+            row["wiki_overlap"] = v
+        col = table.schema.get_field_index("wiki_overlap")
+        table = table.set_column(col, table.schema.field(col), pa.array(values, type=pa.float32()))
     ledger = Ledger(root, STAGE, part)
     keep: list[int] = []
     for i, row in enumerate(rows):
@@ -155,12 +182,22 @@ def _work(docs_part: Path, root: Path, cfg: CorpusConfig, part: str) -> StageSta
 def run_part(docs_part: Path, root: Path, cfg: CorpusConfig, force: bool = False) -> StageStats:
     root, docs_part = Path(root), Path(docs_part)
     part = docs_part.name.split(".")[0]
+    config_fp = cfg.filter.fingerprint()
+    if cfg.filter.wikipedia_dump is not None:
+        # The dump's path is in the section; its content must be too.
+        if not Path(cfg.filter.wikipedia_dump).is_file():
+            raise ConfigError(f"filter.wikipedia_dump not found: {cfg.filter.wikipedia_dump}")
+        cache_dir = root / "wikipedia"
+        index_fp = wikipedia.index_fingerprint(
+            cfg.filter.wikipedia_dump, cfg.filter.wiki_ngram, cache_dir
+        )
+        config_fp = hashlib.sha256(f"{config_fp}:{index_fp}".encode()).hexdigest()[:16]
     return stage.run_part(
         root=root,
         stage=STAGE,
         part=part,
         inputs=[docs_part],
-        config_fp=cfg.filter.fingerprint(),
+        config_fp=config_fp,
         version=VERSION,
         work=lambda: _work(docs_part, root, cfg, part),
         force=force,

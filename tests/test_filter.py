@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
 from pipeline import filter as filt
 from pipeline.config import CorpusConfig, FilterConfig
+from pipeline.errors import ConfigError
 from pipeline.io import rows_to_table, write_table
 from schemas.records import DOCS_SCHEMA, doc_id
 
@@ -140,3 +142,79 @@ def test_empty_part(tmp_path: Path) -> None:
     stats = filt.run_part(part, tmp_path, cfg)
     assert (stats.n_in, stats.n_out) == (0, 0)
     assert pq.read_table(tmp_path / "filtered" / "part-00000.parquet").num_rows == 0
+
+
+def test_wikipedia_overlap_rule(shared_data: Path, tmp_path: Path) -> None:
+    """End to end: overlap computed from the real dump, stored, thresholded, ledgered."""
+    from tests.test_wikipedia import DUMP, filler, mixed, two_paragraphs
+
+    dump = shared_data / DUMP
+    copied = two_paragraphs(dump)
+    high, _ = mixed(copied, 80)
+    low, _ = mixed(copied, 600)
+    docs = [
+        _doc("https://copy.example.com/1", text=high),
+        _doc("https://quote.example.com/2", text=low),
+        _doc("https://own.example.com/3", text=filler(500, 3)),
+        # the domain rule comes first, whatever the overlap
+        _doc("https://en.wikipedia.org/wiki/Z", text=copied),
+        # rules after it still apply to documents below the threshold
+        _doc("https://short.example.com/4", text=low, n_tokens=5),
+    ]
+    docs.sort(key=lambda d: d["id"])
+    part = tmp_path / "docs" / "part-00001.parquet"
+    write_table(part, rows_to_table(docs, DOCS_SCHEMA))
+    cfg = CorpusConfig.model_validate(
+        {"out_dir": str(tmp_path), "filter": {"wikipedia_dump": str(dump)}}
+    )
+    stats = filt.run_part(part, tmp_path, cfg)
+    assert (stats.n_in, stats.n_out) == (5, 2)
+    assert stats.n_in == stats.n_out + sum(stats.dropped.values())
+    assert dict(stats.dropped) == {"wikipedia": 1, "wikipedia_overlap": 1, "too_short": 1}
+    ledger = pq.read_table(tmp_path / "ledger" / "filter" / "part-00001.parquet").to_pylist()
+    by_url = {r["key"]: (r["reason"], r["detail"]) for r in ledger}
+    reason, detail = by_url["https://copy.example.com/1"]
+    assert reason == "wikipedia_overlap" and 0.5 < float(detail) < 0.9
+    assert by_url["https://en.wikipedia.org/wiki/Z"] == ("wikipedia", "wikipedia.org")
+    out = pq.read_table(tmp_path / "filtered" / "part-00001.parquet").to_pylist()
+    overlaps = {r["url"]: r["wiki_overlap"] for r in out}
+    assert overlaps["https://own.example.com/3"] == 0.0
+    assert 0.1 < overlaps["https://quote.example.com/2"] < 0.5
+    assert len(list((tmp_path / "wikipedia").glob("ngrams-*.npy"))) == 1
+    # rerun skips; a changed threshold or another dump reruns
+    assert filt.run_part(part, tmp_path, cfg).extra.get("skipped") is True
+    strict = cfg.model_copy(deep=True)
+    strict.filter.max_wiki_overlap = 0.1
+    rerun = filt.run_part(part, tmp_path, strict)
+    assert rerun.extra.get("skipped") is None and rerun.dropped["wikipedia_overlap"] == 3
+    other = tmp_path / "other.xml"
+    other.write_text(
+        "<mediawiki><page><title>T</title><ns>0</ns><revision><text>"
+        + filler(500, 3)
+        + "</text></revision></page></mediawiki>"
+    )
+    swapped = strict.model_copy(deep=True)
+    swapped.filter.wikipedia_dump = str(other)
+    rerun = filt.run_part(part, tmp_path, swapped)
+    assert rerun.extra.get("skipped") is None
+    # now the "own" text is the Wikipedia one, and the copied paragraphs are not
+    assert dict(rerun.dropped) == {"wikipedia": 1, "wikipedia_overlap": 1, "too_short": 1}
+    out = pq.read_table(tmp_path / "filtered" / "part-00001.parquet").to_pylist()
+    assert {r["url"]: r["wiki_overlap"] for r in out} == {
+        "https://copy.example.com/1": 0.0,
+        "https://quote.example.com/2": 0.0,
+    }
+
+
+def test_wikipedia_overlap_off_keeps_output(tmp_path: Path) -> None:
+    """Unset dump: the column stays null and no index is built."""
+    docs = sorted((d for d, _ in CASES), key=lambda d: d["id"])
+    part = tmp_path / "docs" / "part-00000.parquet"
+    write_table(part, rows_to_table(docs, DOCS_SCHEMA))
+    filt.run_part(part, tmp_path, CorpusConfig.model_validate({"out_dir": str(tmp_path)}))
+    out = pq.read_table(tmp_path / "filtered" / "part-00000.parquet")
+    assert out.column("wiki_overlap").null_count == out.num_rows
+    assert not (tmp_path / "wikipedia").exists()
+    missing = {"out_dir": str(tmp_path), "filter": {"wikipedia_dump": str(tmp_path / "no.xml")}}
+    with pytest.raises(ConfigError, match="wikipedia_dump"):
+        filt.run_part(part, tmp_path, CorpusConfig.model_validate(missing))
