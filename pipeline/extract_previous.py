@@ -28,7 +28,6 @@ on every retry, and a full re-extraction of such a page is no more deterministic
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.io import read_table, sha256_file
-from pipeline.stage import marker_path
+from pipeline.stage import earlier_marker
 from schemas.records import DOCS_SCHEMA, LEDGER_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -118,9 +117,6 @@ def load_previous(
     """The earlier complete result of the part, or None (with the reason logged) when there
     is none or it cannot be trusted: then the caller extracts the part in full."""
     root = Path(root)
-    mpath = marker_path(root, stage, part)
-    if not mpath.is_file():
-        return None
 
     def unusable(why: str) -> Previous | None:
         log.warning(
@@ -131,16 +127,9 @@ def load_previous(
         )
         return None
 
-    try:
-        marker = json.loads(mpath.read_text())
-    except (OSError, ValueError) as err:
-        return unusable(f"done marker unreadable: {err}")
-    if not isinstance(marker, dict):
-        return unusable("done marker malformed")
-    if marker.get("config") != config_fp:
-        return unusable("extract config changed")
-    if marker.get("version") != version:
-        return unusable(f"stage version {marker.get('version')} != {version}")
+    marker, why = earlier_marker(root, stage, part, config_fp, version)
+    if marker is None:
+        return None if why == "no earlier run" else unusable(why)
     docs_p = root / "docs" / f"{part}.parquet"
     ledger_p = root / "ledger" / stage / f"{part}.parquet"
     index_p = index_path(root, part)

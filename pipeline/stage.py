@@ -114,3 +114,25 @@ def funnel_from_stats(stats: Iterable[StageStats]) -> dict[str, Any]:
                 dropped.update(st.dropped)
         result[stage] = {"in": n_in, "out": n_out, "dropped": dict(sorted(dropped.items()))}
     return result
+
+
+def earlier_marker(
+    root: Path, stage: str, part: str, config_fp: str, version: int
+) -> tuple[dict[str, Any] | None, str]:
+    """The done marker of a part's earlier run, if it was made with this config and stage
+    version: (marker, "") or (None, why not). Stages that reuse earlier per-item outcomes when
+    their inputs grow start here."""
+    mpath = marker_path(root, stage, part)
+    if not mpath.is_file():
+        return None, "no earlier run"
+    try:
+        marker = json.loads(mpath.read_text())
+    except (OSError, ValueError) as err:
+        return None, f"done marker unreadable: {err}"
+    if not isinstance(marker, dict):
+        return None, "done marker malformed"
+    if marker.get("config") != config_fp:
+        return None, f"{stage} config changed"
+    if marker.get("version") != version:
+        return None, f"stage version {marker.get('version')} != {version}"
+    return marker, ""

@@ -21,7 +21,6 @@ referenced records' bytes (size check, not a hash). Otherwise the part is crawle
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 from pipeline.config import CrawlConfig
 from pipeline.crawl.warc import warc_index
 from pipeline.io import read_table
-from pipeline.stage import marker_path
+from pipeline.stage import earlier_marker
 from schemas.records import FETCH_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -64,9 +63,6 @@ def load_previous(
     """The earlier complete result of the part, or None (with the reason logged) when there
     is none or it cannot be trusted: then the caller crawls the part in full."""
     root = Path(root)
-    mpath = marker_path(root, stage, part)
-    if not mpath.is_file():
-        return None
 
     def unusable(why: str) -> Previous | None:
         log.warning(
@@ -74,16 +70,9 @@ def load_previous(
         )
         return None
 
-    try:
-        marker = json.loads(mpath.read_text())
-    except (OSError, ValueError) as err:
-        return unusable(f"done marker unreadable: {err}")
-    if not isinstance(marker, dict):
-        return unusable("done marker malformed")
-    if marker.get("config") != cfg.fingerprint():
-        return unusable("crawl config changed")
-    if marker.get("version") != version:
-        return unusable(f"stage version {marker.get('version')} != {version}")
+    marker, why = earlier_marker(root, stage, part, cfg.fingerprint(), version)
+    if marker is None:
+        return None if why == "no earlier run" else unusable(why)
     try:
         table = read_table(fetches)
     except Exception as err:  # noqa: BLE001 (any unreadable file means: crawl in full)
