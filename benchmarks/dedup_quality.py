@@ -16,28 +16,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np
 
-from pipeline import lsh
+from pipeline import dedup
 from pipeline.config import DedupConfig
-from pipeline.minhash import normalize, signatures, text_hash
 from tests.test_dedup_helpers import evaluate, gold_bodies, labelled_set, true_jaccard
 
 
 def run_once(texts: dict[str, str], cfg: DedupConfig) -> dict[str, str]:
-    ids = sorted(texts)
-    norm = [normalize(texts[i]) for i in ids]
-    n = len(ids)
-    inp = lsh.ClusterInput(
-        ids=ids,
-        text_hashes=[text_hash(t) for t in norm],
-        karma=np.zeros(n, dtype=np.int64),
-        first_seen=np.zeros(n, dtype=np.int64),
-        signatures=signatures(norm, cfg.num_perm, cfg.seed, cfg.ngram),
-        is_reference=np.zeros(n, dtype=bool),
-    )
-    res = lsh.cluster(inp, cfg.threshold, cfg.bands, cfg.rows, cfg.confirm_z)
-    return {ids[i]: ids[int(k)] for i, k in enumerate(res.kept) if int(k) != i}
+    return dedup.cluster(texts, cfg=cfg)
 
 
 def main() -> None:

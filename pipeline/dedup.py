@@ -259,9 +259,11 @@ def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[Stage
     return stats
 
 
-def cluster(texts: dict[str, str], threshold: float | None = None) -> dict[str, str]:
+def cluster(
+    texts: dict[str, str], threshold: float | None = None, cfg: DedupConfig | None = None
+) -> dict[str, str]:
     """Dropped id -> kept id for plain texts (no karma or dates: the smallest id wins)."""
-    cfg = DedupConfig()
+    cfg = cfg or DedupConfig()
     if threshold is not None:
         cfg = cfg.model_copy(update={"threshold": threshold})
     ids = sorted(texts)

@@ -18,11 +18,6 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}"
 
 
-def part_index(name: str) -> int:
-    """`part-00012` or `part-00012.parquet` -> 12."""
-    return int(Path(name).name.split(".")[0].split("-")[1])
-
-
 def _tmp_path(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

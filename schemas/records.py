@@ -7,7 +7,7 @@ matching schema, so a column is named and typed in exactly one place.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
@@ -240,7 +240,3 @@ def shard_schema(vocab_size: int, include_text: bool) -> pa.Schema:
     if include_text:
         schema = schema.append(pa.field("text", pa.string(), nullable=False))
     return schema
-
-
-def field_names(record_type: type) -> list[str]:
-    return [f.name for f in fields(record_type)]

@@ -60,19 +60,23 @@ async def _sleep(seconds: float) -> None:
     await sleep(seconds)
 
 
-class GuardMiddleware:
-    """Every request, robots.txt included: start the clock, route through the proxy, give it a
-    download slot per site (host:port, so ports are sites), and refuse forbidden addresses."""
+class _PolicyMiddleware:
+    """Base of the middlewares that apply the address policy of the crawl settings."""
 
     def __init__(self, policy: HostPolicy, proxy: str | None):
         self.policy = policy
         self.proxy = proxy
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> GuardMiddleware:
+    def from_crawler(cls, crawler: Any) -> Any:
         s = crawler.settings
         proxy = s.get("WEBTEXT_PROXY") or None
         return cls(HostPolicy(s.getlist("WEBTEXT_ALLOW_HOSTS"), proxy), proxy)
+
+
+class GuardMiddleware(_PolicyMiddleware):
+    """Every request, robots.txt included: start the clock, route through the proxy, give it a
+    download slot per site (host:port, so ports are sites), and refuse forbidden addresses."""
 
     async def process_request(self, request: Request, spider: Any = None) -> None:
         meta = request.meta
@@ -109,20 +113,10 @@ class GuardMiddleware:
             raise Refused("dns", str(exc)[:200]) from exc
 
 
-class ResponseCheckMiddleware:
+class ResponseCheckMiddleware(_PolicyMiddleware):
     """Runs on each response before it is decoded: refuses a connection that landed on a
     forbidden address (belt and braces behind the resolver), and keeps a download stopped for
     its content type from being decoded (a cut gzip stream would only raise)."""
-
-    def __init__(self, policy: HostPolicy, proxy: str | None):
-        self.policy = policy
-        self.proxy = proxy
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> ResponseCheckMiddleware:
-        s = crawler.settings
-        proxy = s.get("WEBTEXT_PROXY") or None
-        return cls(HostPolicy(s.getlist("WEBTEXT_ALLOW_HOSTS"), proxy), proxy)
 
     def process_response(
         self, request: Request, response: Response, spider: Any = None
