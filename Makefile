@@ -34,8 +34,9 @@ test: $(BIN)/.installed $(TIKTOKEN_CACHE_DIR)/$(TIKTOKEN_KEY)
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check pipeline flows schemas tests benchmarks
-	$(BIN)/mypy pipeline schemas
+	$(BIN)/ruff check pipeline flows schemas demo tests benchmarks
+	$(BIN)/ruff format --check pipeline flows schemas demo tests benchmarks
+	$(BIN)/mypy pipeline schemas demo
 
 clean:
 	rm -rf demo-out .prefect .cache

@@ -22,9 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.config import CrawlConfig
+from pipeline.core.config import CrawlConfig
+from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.crawl import crawl_subprocess, run_part
-from pipeline.io import read_table, rows_to_table, write_table
 from schemas.records import LINKS_SCHEMA
 
 

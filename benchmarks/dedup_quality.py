@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 
 
 from pipeline import dedup
-from pipeline.config import DedupConfig
+from pipeline.core.config import DedupConfig
 from tests.test_dedup_helpers import evaluate, gold_bodies, labelled_set, true_jaccard
 
 

@@ -19,9 +19,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline import lsh
-from pipeline.config import DedupConfig
-from pipeline.minhash import normalize, signatures, text_hash
+from pipeline.core.config import DedupConfig
+from pipeline.core.ngrams import normalize, text_hash
+from pipeline.dedup import lsh
+from pipeline.dedup.minhash import signatures
 
 GOLD = REPO.parent / "shared/data/extraction/scrapinghub/ground-truth.json"
 

@@ -82,7 +82,7 @@ def load_pages(root: Path = BENCH) -> tuple[dict[str, str], dict[str, bytes], di
 
 
 def _our(**extract_fields: Any) -> Callable[[bytes, str | None], str | None]:
-    from pipeline.config import ExtractConfig
+    from pipeline.core.config import ExtractConfig
     from pipeline.extract import extract_document
 
     cfg = ExtractConfig(**extract_fields)

@@ -35,7 +35,7 @@ SHARED = Path(os.environ.get("WEBTEXT_SHARED_DATA", REPO.parent / "shared" / "da
 def _seed_tiktoken() -> None:
     import shutil
 
-    from pipeline.tokenize import cache_key
+    from pipeline.core.tokenizer import cache_key
 
     ranks = SHARED / "tokenizer" / "r50k_base.tiktoken"
     cache = REPO / ".cache" / "tiktoken"
@@ -51,7 +51,7 @@ def write_inputs(root: Path, pages: dict[str, bytes], urls: dict[str, str]) -> t
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
-    from pipeline.io import rows_to_table, write_table
+    from pipeline.core.io import rows_to_table, write_table
     from schemas.records import FETCH_SCHEMA, LINKS_SCHEMA
 
     t0 = datetime(2019, 11, 20, tzinfo=UTC)
@@ -124,7 +124,7 @@ def main() -> None:
     import trafilatura
 
     from pipeline import extract
-    from pipeline.config import CorpusConfig
+    from pipeline.core.config import CorpusConfig
 
     gold, html, urls = load_pages()
     pages: dict[str, bytes] = {}

@@ -206,7 +206,7 @@ def child(dump: str, out: str, parts: int) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     from pipeline import harvest
-    from pipeline.config import HarvestConfig
+    from pipeline.core.config import HarvestConfig
 
     cfg = HarvestConfig(n_parts=parts)
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Language ID accuracy of pipeline.langid on real sentences (67 languages x 100, Leipzig
+"""Language ID accuracy of pipeline.extract.langid on real sentences (67 languages x 100, Leipzig
 corpora via lingua-py's test data), per language, plus English precision/recall at the filter's
 default threshold for single sentences and for paragraphs of five sentences.
 
@@ -51,7 +51,7 @@ def paragraphs(rows: list[tuple[str, str]], size: int = 5) -> list[tuple[str, st
 
 
 def predict(rows: list[tuple[str, str]], model_path: str | None = None) -> list[tuple[str, float]]:
-    from pipeline.langid import identify_with, load_model
+    from pipeline.extract.langid import identify_with, load_model
 
     model = load_model(model_path)
     return [identify_with(model, text) for _, text in rows]

@@ -18,7 +18,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline import wikipedia
+from pipeline.filter import wikipedia
 
 DUMP = REPO.parent / "shared/data/wikipedia/enwiki-sample-pages-articles.xml.bz2"
 GOLD = REPO.parent / "shared/data/extraction/scrapinghub/ground-truth.json"

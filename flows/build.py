@@ -18,11 +18,11 @@ from flows.reddit import fetch_api_months
 from flows.runners import make_task_runner
 from pipeline import crawl, dedup, extract, harvest, shards
 from pipeline import filter as filter_stage
-from pipeline.config import CorpusConfig, load_config, parse_config
-from pipeline.errors import PartError, RetryableError
-from pipeline.io import atomic_write_json
-from pipeline.ledger import StageStats
-from pipeline.stage import funnel_from_stats
+from pipeline.core.config import CorpusConfig, load_config, parse_config
+from pipeline.core.errors import PartError, RetryableError
+from pipeline.core.io import atomic_write_json
+from pipeline.core.ledger import StageStats
+from pipeline.core.stage import funnel_from_stats
 
 
 def _retry_only_retryable(task: Any, task_run: Any, state: Any) -> bool:

@@ -13,9 +13,9 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.blocks.system import Secret
 
-from pipeline.config import RedditApiConfig
-from pipeline.errors import ConfigError
-from pipeline.reddit_api import RedditClient, fetch_month
+from pipeline.core.config import RedditApiConfig
+from pipeline.core.errors import ConfigError
+from pipeline.harvest.reddit_api import RedditClient, fetch_month
 
 
 def last_complete_month(now: datetime | None = None) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.config import RunnerConfig
+from pipeline.core.config import RunnerConfig
 
 
 def make_task_runner(cfg: RunnerConfig) -> Any:

@@ -14,8 +14,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.config import CorpusConfig, load_config
-from pipeline.errors import ConfigError, PartError
+from pipeline.core.config import CorpusConfig, load_config
+from pipeline.core.errors import ConfigError, PartError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -87,8 +87,14 @@ def build(
     config: Path | None = typer.Argument(None, help="corpus config YAML"),
     config_opt: Path | None = typer.Option(None, "--config", "-c", help="same as CONFIG"),
     set_: list[str] = typer.Option([], "--set", help="override a field: section.field=value"),
+    verify: bool = typer.Option(
+        False, "--verify", help="hash every file instead of trusting unchanged size and mtime"
+    ),
 ) -> None:
     """Build a corpus: harvest, crawl, extract, filter, dedup, shards."""
+    if verify:
+        # Read by pipeline.core.reuse in this process and in every worker it starts.
+        os.environ["WEBTEXT_VERIFY"] = "1"
     path = config or config_opt
     if path is None:
         _fail_config(ConfigError("give a config file: webtext build CONFIG"))
@@ -103,7 +109,7 @@ def run_demo(
     """Generate the demo web, serve it through a local proxy, build it. Returns the flow's
     result (funnel, failures, parts run and skipped). `config` (a partial YAML) and
     `overrides` are laid over the demo's own settings."""
-    from pipeline import demo as demo_web
+    import demo as demo_web
 
     out = out.resolve()
     web = demo_web.generate(out, seed=seed)
@@ -158,7 +164,7 @@ def harvest_cmd(
 ) -> None:
     """Run the harvest stage alone: DIR/links/, DIR/ledger/harvest/, DIR/funnel.json."""
     from pipeline import harvest
-    from pipeline.stage import write_funnel
+    from pipeline.core.stage import write_funnel
 
     cfg = _load(config)
     stats = harvest.run(
@@ -193,7 +199,7 @@ def export_bin_cmd(
     out: Path = typer.Option(..., "--out", help="where train.bin / val.bin go"),
 ) -> None:
     """Write nanoGPT-style uint16 train.bin / val.bin from the shards."""
-    from pipeline.loader import export_bin
+    from pipeline.shards.export import export_bin
 
     for split, n in export_bin(shards_dir, out).items():
         console.print(f"{out / (split + '.bin')}: {n:,} tokens")

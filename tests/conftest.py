@@ -14,7 +14,7 @@ RANKS_FILE = SHARED_DATA / "tokenizer" / "r50k_base.tiktoken"
 
 
 def _seed_tiktoken_cache() -> None:
-    from pipeline.tokenize import cache_key
+    from pipeline.core.tokenizer import cache_key
 
     cache = REPO / ".cache" / "tiktoken"
     cache.mkdir(parents=True, exist_ok=True)

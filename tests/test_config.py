@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import CorpusConfig, load_config, reference_markdown
-from pipeline.errors import ConfigError
+from pipeline.core.config import CorpusConfig, load_config, reference_markdown
+from pipeline.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

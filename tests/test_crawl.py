@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline.config import CrawlConfig
+from pipeline.core.config import CrawlConfig
+from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.crawl import crawl_subprocess, fetches_path, run_part
 from pipeline.crawl.journal import journal_path
 from pipeline.crawl.warc import part_warcs, read_response
-from pipeline.io import read_table, rows_to_table, write_table
 from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA, LEDGER_SCHEMA, LINKS_SCHEMA
 from tests.crawl_server import CrawlServer, Site, bench_site, hostile_site, html, plain_site
 
@@ -474,7 +474,7 @@ def test_killed_driver_leaves_no_orphan_crawl(tmp_path):
         cfg = fast_cfg(concurrent_per_domain=1)
         (tmp_path / "cfg.json").write_text(cfg.model_dump_json())
         code = (
-            "import sys; from pathlib import Path; from pipeline.config import CrawlConfig;"
+            "import sys; from pathlib import Path; from pipeline.core.config import CrawlConfig;"
             "from pipeline.crawl import run_part;"
             f"run_part(Path({str(links)!r}), Path({str(tmp_path)!r}),"
             f" CrawlConfig.model_validate_json(Path({str(tmp_path / 'cfg.json')!r}).read_text()))"
@@ -708,7 +708,7 @@ def test_incremental_recrawl(tmp_path, monkeypatch):
         n_log = len(server.log)
         assert run_part(links_path, tmp_path, cfg).extra.get("skipped") is True
         # Links only removed: nothing to fetch, and no crawl subprocess is started.
-        import pipeline.crawl as crawl_mod
+        import pipeline.crawl.driver as crawl_mod
 
         def no_subprocess(*a, **kw):
             raise AssertionError("a crawl subprocess was started")
@@ -781,7 +781,7 @@ def _sigkill_crawl_after(jpath: Path, root: Path, n_lines: int) -> None:
 def test_incremental_crawl_killed_and_resumed(tmp_path):
     """An incremental crawl killed midway resumes from its journal on the rerun, and neither
     the kill nor the WARC recovery touches the earlier result's WARC file."""
-    from pipeline.errors import PartError
+    from pipeline.core.errors import PartError
 
     server = CrawlServer([slow_bench_site(100, delay=0.1)]).start()
     try:

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import dedup
-from pipeline.config import CorpusConfig, DedupConfig
-from pipeline.io import sha256_file
-from pipeline.ledger import STAGES
+from pipeline.core.config import CorpusConfig, DedupConfig
+from pipeline.core.io import sha256_file
+from pipeline.core.ledger import STAGES
 from tests.test_dedup_helpers import BOILERPLATE, doc_row, edit, gold_bodies, write_part
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import rows_to_table, write_table
+from pipeline.core.io import rows_to_table, write_table
 from schemas.records import DOCS_SCHEMA
 
 
@@ -85,7 +85,8 @@ def edit(text: str, rng: random.Random) -> tuple[str, str]:
 
 def true_jaccard(a: str, b: str, ngram: int = 5) -> float:
     """Exact Jaccard of the word n-gram sets of the normalized texts."""
-    from pipeline.minhash import normalize, shingles
+    from pipeline.core.ngrams import normalize
+    from pipeline.dedup.minhash import shingles
 
     sa, sb = set(shingles(normalize(a), ngram)), set(shingles(normalize(b), ngram))
     if not sa and not sb:

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import dedup, lsh
-from pipeline.config import DedupConfig
-from pipeline.minhash import normalize, signatures, text_hash
+from pipeline import dedup
+from pipeline.core.config import DedupConfig
+from pipeline.core.ngrams import normalize, text_hash
+from pipeline.dedup import lsh
+from pipeline.dedup.minhash import signatures
 from tests.test_dedup_helpers import evaluate, gold_bodies, labelled_set, true_jaccard
 
 

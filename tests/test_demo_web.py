@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pipeline.config import load_config, parse_config
-from pipeline.demo import DemoWeb, demo_config, generate, serve
+from demo import DemoWeb, demo_config, generate, serve
+from pipeline.core.config import load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 REASONS = {
@@ -296,7 +296,7 @@ def test_languages_and_lengths_after_extraction(web: DemoWeb) -> None:
             seen[label] += 1
     assert seen == {"de": 8, "fr": 8, "es": 8}
 
-    from pipeline.tokenize import get_encoding
+    from pipeline.core.tokenizer import get_encoding
 
     enc = get_encoding()  # conftest seeds the offline tiktoken cache
 

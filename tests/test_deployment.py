@@ -139,7 +139,7 @@ asyncio.run(main())
 
 
 def test_deployment_run_builds_the_demo(prefect_server, tmp_path):
-    from pipeline import demo as demo_web
+    import demo as demo_web
 
     env, _ = prefect_server
     web = demo_web.generate(tmp_path, seed=0)

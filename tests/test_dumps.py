@@ -14,9 +14,9 @@ import pytest
 import zstandard
 
 from pipeline import harvest
-from pipeline.config import HarvestConfig
-from pipeline.dumps import DumpReader, detect_format, expand_inputs
-from pipeline.errors import ConfigError
+from pipeline.core.config import HarvestConfig
+from pipeline.core.errors import ConfigError
+from pipeline.harvest.dumps import DumpReader, detect_format, expand_inputs
 
 LINES = [json.dumps({"id": f"x{i}", "n": i, "pad": "y" * (i % 50)}).encode() for i in range(3000)]
 DATA = b"\n".join(LINES) + b"\n"

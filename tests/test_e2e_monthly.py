@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.stage import read_stats
+from pipeline.core.stage import read_stats
 
 pytestmark = pytest.mark.slow
 JULY_2017 = 1499040000  # 2017-07-03T00:00:00Z
@@ -46,7 +46,7 @@ def _month_two(web, other) -> tuple[list[str], list[str], list[dict]]:
 
 
 def _build(out: Path, web, proxy_url: str) -> dict:
-    from pipeline import demo as demo_web
+    import demo as demo_web
     from pipeline.cli import run_build
 
     cfg = demo_web.demo_config(out, web, proxy_url)
@@ -61,7 +61,7 @@ def _shards(root: Path) -> dict[str, bytes]:
 
 
 def test_second_month_fetches_only_new_links(prefect_harness, tmp_path: Path) -> None:
-    from pipeline import demo as demo_web
+    import demo as demo_web
 
     out = tmp_path / "monthly"
     web = demo_web.generate(out)

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import extract
-from pipeline.config import CorpusConfig
+from pipeline.core.config import CorpusConfig
+from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.extract import extract_text
-from pipeline.io import read_table, rows_to_table, write_table
 from schemas.records import DOCS_SCHEMA, FETCH_SCHEMA, LINKS_SCHEMA, doc_id
 from tests.conftest import RANKS_FILE
 from tests.test_extract_fixtures import ENGLISH_PARAS, Page, article_html, write_crawl
@@ -273,7 +273,7 @@ def _count_trafilatura(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
         calls.append(url)
         return real(html, url, settings)
 
-    monkeypatch.setattr(extract, "run_trafilatura", counting)
+    monkeypatch.setattr(extract.driver, "run_trafilatura", counting)
     return calls
 
 
@@ -377,7 +377,7 @@ def test_incremental_falls_back_when_earlier_result_unusable(tmp_path: Path, dam
 
 
 def test_index_schema_matches_fetch_fields() -> None:
-    from pipeline.extract_previous import INDEX_SCHEMA, KEY_FIELDS, PAGE_FIELDS
+    from pipeline.extract.previous import INDEX_SCHEMA, KEY_FIELDS, PAGE_FIELDS
 
     assert tuple(INDEX_SCHEMA.names) == KEY_FIELDS
     for name in KEY_FIELDS:

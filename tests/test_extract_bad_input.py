@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import extract
-from pipeline.config import CorpusConfig
-from pipeline.warc_read import DecodeError, decode_html
+from pipeline.core.config import CorpusConfig
+from pipeline.extract.warc import DecodeError, decode_html
 from tests.conftest import RANKS_FILE
 from tests.test_extract_fixtures import ENGLISH_PARAS, Page, article_html, write_crawl
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.io import rows_to_table, write_table
+from pipeline.core.io import rows_to_table, write_table
 from schemas.records import FETCH_SCHEMA, LINKS_SCHEMA, FetchRecord, LinkRecord
 
 T0 = datetime(2017, 6, 1, tzinfo=UTC)

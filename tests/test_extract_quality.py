@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from benchmarks.extract_quality import load_pages, score
-from pipeline.config import ExtractConfig
+from pipeline.core.config import ExtractConfig
 from pipeline.extract import extract_document
 
 REACHED_F1 = 0.9660

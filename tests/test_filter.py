@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import filter as filt
-from pipeline.config import CorpusConfig, FilterConfig
-from pipeline.errors import ConfigError
-from pipeline.io import rows_to_table, write_table
+from pipeline.core.config import CorpusConfig, FilterConfig
+from pipeline.core.errors import ConfigError
+from pipeline.core.io import rows_to_table, write_table
 from schemas.records import DOCS_SCHEMA, doc_id
 
 

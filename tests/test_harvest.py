@@ -16,9 +16,10 @@ import pytest
 import zstandard
 
 from pipeline import harvest
-from pipeline.config import HarvestConfig
-from pipeline.ledger import STAGES
-from pipeline.stage import write_funnel
+from pipeline.core.config import HarvestConfig
+from pipeline.core.ledger import STAGES
+from pipeline.core.stage import write_funnel
+from pipeline.harvest import files as harvest_files
 
 MEDIA_EXT = (".jpg", ".jpeg", ".png", ".gif", ".pdf")
 
@@ -163,17 +164,17 @@ def test_new_month_reads_only_the_new_file(shared_data: Path, tmp_path: Path) ->
     june_marker = next((tmp_path / "inc" / "_done" / "harvest_file").glob("RS_v2_2005-06*"))
     stamp = june_marker.stat().st_mtime_ns
     calls: list[str] = []
-    real = harvest.harvest_file
+    real = harvest_files.harvest_file
 
     def spy(path, root, cfg, rules=None):  # records which dumps are actually decoded
         calls.append(Path(path).name)
         return real(path, root, cfg, rules)
 
-    harvest.harvest_file = spy  # type: ignore[assignment]
+    harvest_files.harvest_file = spy  # type: ignore[assignment]
     try:
         stats = harvest.run([june, july], tmp_path / "inc", cfg)
     finally:
-        harvest.harvest_file = real  # type: ignore[assignment]
+        harvest_files.harvest_file = real  # type: ignore[assignment]
     assert calls == ["RS_v2_2005-07.zst"]
     assert june_marker.stat().st_mtime_ns == stamp
     fresh = harvest.run([june, july], tmp_path / "fresh", cfg)
@@ -374,7 +375,7 @@ def test_takedown_applies_on_rebuild_without_reprocessing(
 
 
 def test_no_input_is_a_config_error(tmp_path: Path) -> None:
-    from pipeline.errors import ConfigError
+    from pipeline.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         harvest.run([str(tmp_path / "nothing-*.zst")], tmp_path / "o", HarvestConfig())

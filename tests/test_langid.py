@@ -15,7 +15,7 @@ from benchmarks.langid_accuracy import (
     precision_recall,
     predict,
 )
-from pipeline.langid import identify
+from pipeline.extract.langid import identify
 
 # Measured accuracy per language (fraction of 100 sentences labelled correctly). lid.176.ftz
 # is weak on some languages of this set (Somali, Yoruba, Malay, Bosnian: it answers a

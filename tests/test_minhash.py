@@ -8,14 +8,8 @@ from pathlib import Path
 import numpy as np
 from datasketch import MinHash
 
-from pipeline.minhash import (
-    normalize,
-    normalize_reference,
-    shingle_hash,
-    shingles,
-    signatures,
-    text_hash,
-)
+from pipeline.core.ngrams import normalize, normalize_reference, text_hash
+from pipeline.dedup.minhash import shingle_hash, shingles, signatures
 from tests.test_dedup_helpers import gold_bodies
 
 EDGE = [

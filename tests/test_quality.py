@@ -7,11 +7,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from pipeline.config import FilterConfig
+from pipeline.core.config import FilterConfig
+from pipeline.core.tokenizer import get_encoding
+from pipeline.extract.langid import identify
+from pipeline.extract.quality import signals
 from pipeline.filter import check
-from pipeline.langid import identify
-from pipeline.quality import signals
-from pipeline.tokenize import get_encoding
 
 
 def test_signals_exact() -> None:

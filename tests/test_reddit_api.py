@@ -15,9 +15,9 @@ import pytest
 import zstandard
 
 from pipeline import harvest
-from pipeline.config import HarvestConfig
-from pipeline.errors import ConfigError
-from pipeline.reddit_api import RedditClient, fetch_month, write_listing_dump
+from pipeline.core.config import HarvestConfig
+from pipeline.core.errors import ConfigError
+from pipeline.harvest.reddit_api import RedditClient, fetch_month, write_listing_dump
 
 CLIENT_ID, SECRET = "fake-id", "fake-secret"
 T0 = 1700000000  # 2023-11-14

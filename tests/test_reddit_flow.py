@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import harvest
-from pipeline.config import HarvestConfig, RedditApiConfig
+from pipeline.core.config import HarvestConfig, RedditApiConfig
 from tests.test_reddit_api import CLIENT_ID, SECRET, FakeReddit, _handler, _posts
 
 pytestmark = pytest.mark.slow

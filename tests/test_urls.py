@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.urls import host_matches, normalize_url, registered_domain, url_extension
+from pipeline.harvest.urls import host_matches, normalize_url, registered_domain, url_extension
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_registered_domain_is_offline_and_writes_nothing(tmp_path: Path) -> None
         "https_proxy": "http://127.0.0.1:9",
     }
     env.pop("TLDEXTRACT_CACHE", None)
-    code = "from pipeline.urls import registered_domain as r; print(r('a.bbc.co.uk'))"
+    code = "from pipeline.harvest.urls import registered_domain as r; print(r('a.bbc.co.uk'))"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env=env,
@@ -131,7 +131,7 @@ def test_fast_split_equals_urlsplit(shared_data: Path, monkeypatch: pytest.Monke
     import lzma
     import re
 
-    from pipeline import urls as urls_mod
+    from pipeline.harvest import urls as urls_mod
 
     raw = lzma.decompress((shared_data / "reddit" / "RS_v2_2005-07.xz").read_bytes())
     corpus = [json.loads(line)["url"] for line in raw.splitlines()]

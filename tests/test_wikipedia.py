@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import wikipedia as wiki
-from pipeline.config import load_config
-from pipeline.minhash import normalize
+from pipeline.core.config import load_config
+from pipeline.core.ngrams import ngram_hashes, normalize
+from pipeline.filter import wikipedia as wiki
 
 DUMP = "wikipedia/enwiki-sample-pages-articles.xml.bz2"
 
@@ -122,7 +122,7 @@ def test_index_is_sorted_unique_and_deterministic(dump: Path, index: np.ndarray)
     assert np.all(index[1:] > index[:-1])
     # The same hashes in a fresh interpreter (no PYTHONHASHSEED dependence).
     code = (
-        "from pipeline.wikipedia import ngram_hashes;"
+        "from pipeline.core.ngrams import ngram_hashes;"
         "print(ngram_hashes('a b c d e f g h i j k l m n o', 13).tolist())"
     )
     outs = {
@@ -136,7 +136,7 @@ def test_index_is_sorted_unique_and_deterministic(dump: Path, index: np.ndarray)
         ).stdout
         for seed in ("1", "2")
     }
-    assert outs == {str(wiki.ngram_hashes("a b c d e f g h i j k l m n o", 13).tolist()) + "\n"}
+    assert outs == {str(ngram_hashes("a b c d e f g h i j k l m n o", 13).tolist()) + "\n"}
 
 
 def test_index_cache(dump: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

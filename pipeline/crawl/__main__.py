@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline.config import CrawlConfig
+from pipeline.core.config import CrawlConfig
 
 
 def _die_with_parent(parent_pid: int) -> bool:

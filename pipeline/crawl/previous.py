@@ -14,9 +14,11 @@ rows, but their records stay in the earlier WARC files until a compaction rewrit
 is no compaction yet: the bytes are unreferenced, nothing downstream reads them).
 
 The earlier result is used only when all of it is there and made the same way: the done marker
-`_done/crawl/<part>.json` names the same crawl config fingerprint and stage VERSION, the fetch
-log reads with FETCH_SCHEMA, and every WARC file it lists or references exists and holds the
-referenced records' bytes (size check, not a hash). Otherwise the part is crawled in full.
+`_done/crawl/<part>.json` names the same crawl config fingerprint and stage VERSION
+(pipeline.core.reuse.earlier_run), the fetch log reads with FETCH_SCHEMA, and the fetch log,
+the ledger and every WARC file the marker lists are unchanged by core.reuse's rule (size and
+mtime as recorded, else the same sha256), with every WARC file a row references among them.
+Otherwise the part is crawled in full.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import CrawlConfig
+from pipeline.core.config import CrawlConfig
+from pipeline.core.io import read_table
+from pipeline.core.reuse import earlier_run
 from pipeline.crawl.warc import warc_index
-from pipeline.io import read_table
-from pipeline.stage import earlier_marker
 from schemas.records import FETCH_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,12 @@ def load_previous(
         )
         return None
 
-    marker, why = earlier_marker(root, stage, part, cfg.fingerprint(), version)
-    if marker is None:
+    earlier, why = earlier_run(root, stage, part, cfg.fingerprint(), version)
+    if earlier is None:
         return None if why == "no earlier run" else unusable(why)
+    changed = earlier.changed_outputs()
+    if changed:
+        return unusable(f"{changed[0]} is missing or changed since the earlier crawl")
     try:
         table = read_table(fetches)
     except Exception as err:  # noqa: BLE001 (any unreadable file means: crawl in full)
@@ -88,14 +93,13 @@ def load_previous(
                 return unusable(f"fetch row of {r['url']} without a WARC offset")
             end = r["warc_offset"] + r["warc_length"]
             ends[r["warc_file"]] = max(ends.get(r["warc_file"], 0), end)
-    outputs = set(marker.get("output_sha256", {})) | set(marker.get("stats", {}).get("outputs", []))
-    warc_files = sorted({o for o in outputs if o.startswith(WARC_DIR)} | set(ends))
+    warc_files = sorted(o for o in earlier.outputs if o.startswith(WARC_DIR))
+    for rel in sorted(set(ends) - set(warc_files)):
+        return unusable(f"{rel} is referenced but not an output of the earlier crawl")
     for rel in warc_files:
         p = root / rel
         if warc_index(p) < 0 or not p.name.startswith(f"{part}-"):
             return unusable(f"{rel} is not a WARC file of the part")
-        if not p.is_file():
-            return unusable(f"{rel} is missing")
         if p.stat().st_size < ends.get(rel, 0):
             return unusable(f"{rel} is shorter than its fetch rows say")
     details: dict[str, str] = {}

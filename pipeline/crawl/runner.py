@@ -15,11 +15,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipeline.config import CrawlConfig
+from pipeline.core.config import CrawlConfig
+from pipeline.core.io import sha256_file
 from pipeline.crawl.journal import Journal, journal_path, last_warc_location, read_journal
 from pipeline.crawl.sink import ArchiveSink
 from pipeline.crawl.warc import WarcRotator
-from pipeline.io import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import zstandard
 
-from pipeline.errors import ConfigError, RetryableError
-from pipeline.io import atomic_write_bytes
+from pipeline.core.errors import ConfigError, RetryableError
+from pipeline.core.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

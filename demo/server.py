@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pipeline.demo_html import not_found_page
+from demo.html import not_found_page
 
 if TYPE_CHECKING:
-    from pipeline.demo import DemoWeb
+    from demo.web import DemoWeb
 
 
 def _handler_for(web: DemoWeb) -> type[BaseHTTPRequestHandler]:

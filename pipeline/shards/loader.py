@@ -1,4 +1,4 @@
-"""Read shards back for training: fixed-length blocks of token ids, and nanoGPT .bin files."""
+"""Read shards back for training: token ids of a split, or fixed-length blocks of them, as numpy."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline.io import sha256_file
+from pipeline.core.io import sha256_file
 
 
 def read_manifest(shards_dir: Path) -> dict:
     return json.loads((Path(shards_dir) / "manifest.json").read_text())
 
 
-def _dtype(manifest: dict) -> type[np.unsignedinteger]:
+def token_dtype(manifest: dict) -> type[np.unsignedinteger]:
     return np.uint16 if manifest["tokenizer"]["token_dtype"] == "uint16" else np.uint32
 
 
@@ -26,7 +26,7 @@ def iter_tokens(
     """Token ids of each row group, in manifest order (documents already shuffled, EOT-separated)."""
     shards_dir = Path(shards_dir)
     manifest = read_manifest(shards_dir)
-    dtype = _dtype(manifest)
+    dtype = token_dtype(manifest)
     for entry in manifest["shards"]:
         if entry["split"] != split:
             continue
@@ -55,26 +55,3 @@ def iter_blocks(
         carry = buf[n_full * block_size :]
     if carry.size and not drop_last:
         yield carry
-
-
-def export_bin(shards_dir: Path, out_dir: Path) -> dict[str, int]:
-    """Write nanoGPT-style `train.bin` / `val.bin`: all token ids of a split as raw uint16."""
-    shards_dir, out_dir = Path(shards_dir), Path(out_dir)
-    manifest = read_manifest(shards_dir)
-    if _dtype(manifest) is not np.uint16:
-        raise ValueError("nanoGPT .bin files hold uint16; this vocabulary needs uint32")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, int] = {}
-    for split in ("train", "val"):
-        if not any(e["split"] == split for e in manifest["shards"]):
-            continue
-        target = out_dir / f"{split}.bin"
-        tmp = target.with_suffix(".bin.tmp")
-        n = 0
-        with open(tmp, "wb") as f:
-            for chunk in iter_tokens(shards_dir, split):
-                f.write(chunk.astype("<u2", copy=False).tobytes())
-                n += chunk.size
-        tmp.replace(target)
-        written[split] = n
-    return written

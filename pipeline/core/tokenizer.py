@@ -13,8 +13,8 @@ from pathlib import Path
 
 import tiktoken
 
-from pipeline.config import TokenizerConfig
-from pipeline.errors import ConfigError
+from pipeline.core.config import TokenizerConfig
+from pipeline.core.errors import ConfigError
 
 R50K_URL = "https://openaipublic.blob.core.windows.net/encodings/r50k_base.tiktoken"
 R50K_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"

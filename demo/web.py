@@ -23,9 +23,8 @@ from typing import Any
 
 import zstandard
 
-from pipeline import demo_text as T
-from pipeline.config import HarvestConfig
-from pipeline.demo_html import (
+from demo import text as T
+from demo.html import (
     Link,
     SiteStyle,
     _slug,
@@ -34,7 +33,7 @@ from pipeline.demo_html import (
     not_found_page,
     wiki_page,
 )
-from pipeline.demo_server import serve  # noqa: F401  (re-exported: pipeline.demo.serve)
+from pipeline.core.config import HarvestConfig
 
 Response = tuple[int, dict[str, str], bytes]
 HTML = "text/html; charset=utf-8"
@@ -884,7 +883,7 @@ def generate(out_dir: Path, seed: int = 0) -> DemoWeb:
 
 
 def demo_config(out_dir: Path, web: DemoWeb, proxy_url: str) -> dict[str, Any]:
-    """Partial corpus config for the demo (keys as in pipeline/config.py)."""
+    """Partial corpus config for the demo (keys as in pipeline/core/config.py)."""
     return {
         "name": "demo",
         "out_dir": str(out_dir),

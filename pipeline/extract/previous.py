@@ -12,14 +12,15 @@ fetch row is the one that was extracted then, and extracts only the other pages.
 "The same page" means: the same url, final_url, content_type, warc_file, warc_offset and
 warc_length (all that `process_page` reads from the fetch row) as recorded in the part's index
 (`docs/_index/<part>.parquet`, one row per page that went through extraction), and the WARC
-file's content hash in the earlier done marker's inputs equals the file's hash now (a full
-recrawl rewrites WARC files under the same names).
+file is unchanged since the earlier run read it, by core.reuse's rule (a full recrawl rewrites
+WARC files under the same names).
 
 The earlier result is used only when all of it is there and made the same way: the done marker
-`_done/extract/<part>.json` names the same extract config fingerprint and stage VERSION, every
-output it lists (docs part, ledger part, index) exists with the sha256 it records (so a build
-killed between writing a new docs part and its marker is never mixed with an older index), and
-the three files read with their schemas. Otherwise the part is extracted in full.
+`_done/extract/<part>.json` names the same extract config fingerprint and stage VERSION
+(core.reuse.earlier_run), every output it lists (docs part, ledger part, index) is unchanged
+by the same rule (so a build killed between writing a new docs part and its marker is never
+mixed with an older index), and the three files read with their schemas. Otherwise the part is
+extracted in full.
 
 Not reused: `warc_error` outcomes (reading the record failed, perhaps an I/O hiccup; retrying is
 cheap). Timeouts are reused: a page that hit the per-document cap costs the whole cap again
@@ -35,8 +36,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.io import read_table, sha256_file
-from pipeline.stage import earlier_marker
+from pipeline.core.io import read_table
+from pipeline.core.reuse import EarlierRun, earlier_run
 from schemas.records import DOCS_SCHEMA, LEDGER_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,14 @@ def page_key(row: dict[str, Any]) -> tuple[Any, ...]:
 class Previous:
     """The reusable earlier outcomes of one extract part."""
 
-    root: Path
+    earlier: EarlierRun
     outcomes: dict[tuple[Any, ...], dict[str, Any]]  # page key -> process_page-style result
-    warc_sha256: dict[str, str]  # WARC file (relative) -> content hash when extracted earlier
-    _sha_now: dict[str, str | None] = field(default_factory=dict)
+    _unchanged: dict[str, bool] = field(default_factory=dict)
 
     def _warc_unchanged(self, rel: str) -> bool:
-        if rel not in self._sha_now:
-            p = self.root / rel
-            self._sha_now[rel] = sha256_file(p) if p.is_file() else None
-        return self._sha_now[rel] is not None and self._sha_now[rel] == self.warc_sha256.get(rel)
+        if rel not in self._unchanged:
+            self._unchanged[rel] = self.earlier.input_unchanged(rel)
+        return self._unchanged[rel]
 
     def outcome(self, item: dict[str, Any]) -> dict[str, Any] | None:
         """The earlier result for this fetch row, or None when it must be extracted."""
@@ -127,28 +126,19 @@ def load_previous(
         )
         return None
 
-    marker, why = earlier_marker(root, stage, part, config_fp, version)
-    if marker is None:
+    earlier, why = earlier_run(root, stage, part, config_fp, version)
+    if earlier is None:
         return None if why == "no earlier run" else unusable(why)
     docs_p = root / "docs" / f"{part}.parquet"
     ledger_p = root / "ledger" / stage / f"{part}.parquet"
     index_p = index_path(root, part)
-    digests = marker.get("output_sha256")
-    if not isinstance(digests, dict):
-        return unusable("done marker lists no outputs")
     for p in (docs_p, ledger_p, index_p):
         rel = str(p.relative_to(root))
-        if rel not in digests:
+        if rel not in earlier.outputs:
             return unusable(f"{rel} is not an output of the earlier run")
-    for rel, digest in digests.items():
-        p = root / rel
-        if not p.is_file():
-            return unusable(f"{rel} is missing")
-        if sha256_file(p) != digest:
-            return unusable(f"{rel} changed since the earlier run")
-    inputs = marker.get("inputs")
-    if not isinstance(inputs, dict):
-        return unusable("done marker lists no inputs")
+    changed = earlier.changed_outputs()
+    if changed:
+        return unusable(f"{changed[0]} is missing or changed since the earlier run")
     try:
         docs = read_table(docs_p)
         ledger = read_table(ledger_p)
@@ -176,5 +166,4 @@ def load_previous(
             outcomes[page_key(r)] = {"doc": {k: doc[k] for k in PAGE_FIELDS}}
         elif url in drops and drops[url][0] not in RETRY_REASONS:
             outcomes[page_key(r)] = {"drop": drops[url]}
-    warc_sha256 = {rel: h for rel, h in inputs.items() if isinstance(h, str)}
-    return Previous(root=root, outcomes=outcomes, warc_sha256=warc_sha256)
+    return Previous(earlier=earlier, outcomes=outcomes)

@@ -10,30 +10,29 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import atomic_write_json, fingerprint_files, sha256_file
-from pipeline.ledger import STAGES, StageStats
+from pipeline.core.io import atomic_write_json
+from pipeline.core.ledger import STAGES, STEPS, StageStats
+from pipeline.core.reuse import digests, marker_path, read_marker, record_files, unchanged
 
 log = logging.getLogger(__name__)
 
-
-def marker_path(root: Path, stage: str, part: str) -> Path:
-    return Path(root) / "_done" / stage / f"{part}.json"
+__all__ = ["funnel", "funnel_from_stats", "marker_path", "read_stats", "run_marked", "write_funnel"]
 
 
 def _marker_matches(marker: dict[str, Any], root: Path, expect: dict[str, Any]) -> bool:
-    for key in ("inputs", "config", "version"):
-        if marker.get(key) != expect[key]:
-            return False
-    for rel, digest in marker.get("output_sha256", {}).items():
-        p = root / rel
-        if not p.is_file() or sha256_file(p) != digest:
-            return False
-    return True
+    if marker.get("config") != expect["config"] or marker.get("version") != expect["version"]:
+        return False
+    if digests(marker.get("inputs") or {}) != digests(expect["inputs"]):
+        return False
+    outputs = marker.get("outputs")
+    if not isinstance(outputs, dict):
+        return False
+    return all(unchanged(root / rel, rec) for rel, rec in outputs.items())
 
 
-def run_part(
+def run_marked(
     root: Path,
-    stage: str,
+    step: str,
     part: str,
     inputs: Iterable[Path],
     config_fp: str,
@@ -41,35 +40,44 @@ def run_part(
     work: Callable[[], StageStats],
     force: bool = False,
 ) -> StageStats:
-    """Run `work` for one part unless an identical run already finished.
+    """Run `work` for one part of a step unless an identical run already finished.
 
     `work` writes its outputs atomically and returns stats whose `outputs` lists them
     (relative to root). The marker is written last, so a kill at any point leaves either no
-    marker (the part reruns) or a complete part.
+    marker (the part reruns) or a complete part. Files are judged by core.reuse's rule.
     """
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}: add it to pipeline.core.ledger.STEPS")
     root = Path(root)
+    inputs = list(inputs)
+    mpath = marker_path(root, step, part)
+    marker = read_marker(mpath) if mpath.is_file() else None
+    earlier_inputs = (marker or {}).get("inputs")
     expect = {
-        "inputs": fingerprint_files(inputs, root),
+        "inputs": record_files(
+            inputs, root, earlier_inputs if isinstance(earlier_inputs, dict) else None
+        ),
         "config": config_fp,
         "version": version,
     }
-    mpath = marker_path(root, stage, part)
-    if not force and mpath.is_file():
-        try:
-            marker = json.loads(mpath.read_text())
-        except (OSError, ValueError):
-            marker = {}
-        if marker and _marker_matches(marker, root, expect):
-            log.info("%s/%s: done marker matches, skipping", stage, part)
-            stats = StageStats.from_json(marker["stats"])
-            stats.extra["skipped"] = True
-            return stats
+    if not force and marker is not None and _marker_matches(marker, root, expect):
+        log.info("%s/%s: done marker matches, skipping", step, part)
+        stats = StageStats.from_json(marker["stats"])
+        stats.extra["skipped"] = True
+        return stats
+    earlier_outputs = (marker or {}).get("outputs")
     stats = work()
     stats.check()
-    marker = dict(expect)
-    marker["stats"] = stats.to_json()
-    marker["output_sha256"] = {rel: sha256_file(root / rel) for rel in sorted(stats.outputs)}
-    atomic_write_json(mpath, marker)
+    new_marker = dict(expect)
+    new_marker["stats"] = stats.to_json()
+    # Outputs an earlier run recorded and this one left untouched (a crawl's earlier WARC
+    # files) keep their hash without being read again.
+    new_marker["outputs"] = record_files(
+        (root / rel for rel in stats.outputs),
+        root,
+        earlier_outputs if isinstance(earlier_outputs, dict) else None,
+    )
+    atomic_write_json(mpath, new_marker)
     return stats
 
 
@@ -114,25 +122,3 @@ def funnel_from_stats(stats: Iterable[StageStats]) -> dict[str, Any]:
                 dropped.update(st.dropped)
         result[stage] = {"in": n_in, "out": n_out, "dropped": dict(sorted(dropped.items()))}
     return result
-
-
-def earlier_marker(
-    root: Path, stage: str, part: str, config_fp: str, version: int
-) -> tuple[dict[str, Any] | None, str]:
-    """The done marker of a part's earlier run, if it was made with this config and stage
-    version: (marker, "") or (None, why not). Stages that reuse earlier per-item outcomes when
-    their inputs grow start here."""
-    mpath = marker_path(root, stage, part)
-    if not mpath.is_file():
-        return None, "no earlier run"
-    try:
-        marker = json.loads(mpath.read_text())
-    except (OSError, ValueError) as err:
-        return None, f"done marker unreadable: {err}"
-    if not isinstance(marker, dict):
-        return None, "done marker malformed"
-    if marker.get("config") != config_fp:
-        return None, f"{stage} config changed"
-    if marker.get("version") != version:
-        return None, f"stage version {marker.get('version')} != {version}"
-    return marker, ""

@@ -1,18 +1,4 @@
-"""Dedup stage: exact (normalized-text hash) and near (MinHash LSH) duplicates, global across
-all parts of a build and against the signatures of earlier builds.
-
-Three steps, each restartable through the done markers of pipeline.stage:
-1. per part, `dedup_signatures`: dedup/signatures/<part>.parquet (SIGNATURE_SCHEMA), no text;
-   its marker fingerprints only the fields that shape a signature, so changing the threshold
-   or the bands does not recompute them. The stage name is not in ledger.STAGES: it drops
-   nothing and must not count twice in the funnel.
-2. once, and only if some part of step 3 has to run: clustering over all signature parts plus
-   the kept documents of `dedup.reference_roots` (pipeline.lsh).
-3. per part, `dedup`: dedup/<part>.parquet with the kept documents in input order, and
-   ledger/dedup/<part>.parquet naming, for each dropped document, the kept id. Its inputs are
-   the part plus every signature file, so a part is redone exactly when something that could
-   change its drops changed.
-"""
+"""The dedup driver: signatures per part, one global clustering, kept documents per part."""
 
 from __future__ import annotations
 
@@ -26,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline import lsh
-from pipeline.config import CorpusConfig, DedupConfig
-from pipeline.io import read_table, write_table
-from pipeline.ledger import Ledger, StageStats
-from pipeline.minhash import normalize, signatures, text_hash
-from pipeline.stage import run_part
+from pipeline.core.config import CorpusConfig, DedupConfig
+from pipeline.core.io import read_table, write_table
+from pipeline.core.ledger import Ledger, StageStats
+from pipeline.core.ngrams import normalize, text_hash
+from pipeline.core.stage import run_marked
+from pipeline.dedup import lsh
+from pipeline.dedup.minhash import signatures
 from schemas.records import SIGNATURE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -209,7 +196,7 @@ def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[Stage
                 outputs=[str(out.relative_to(root))],
             )
 
-        run_part(
+        run_marked(
             root,
             SIGNATURE_STAGE,
             part,
@@ -254,7 +241,7 @@ def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[Stage
             )
 
         stats.append(
-            run_part(root, STAGE, part, [path, *shared_inputs], dcfg.fingerprint(), VERSION, work)
+            run_marked(root, STAGE, part, [path, *shared_inputs], dcfg.fingerprint(), VERSION, work)
         )
     return stats
 

@@ -7,10 +7,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import rows_to_table, write_table
+from pipeline.core.io import rows_to_table, write_table
 from schemas.records import LEDGER_SCHEMA, LedgerRow
 
+# The stages of the funnel, in order.
 STAGES = ("harvest", "crawl", "extract", "filter", "dedup", "shards")
+# Every step that keeps done markers, with the stage it belongs to. A stage's own parts are a
+# step of the same name; the others are intermediate steps whose counts reach the funnel
+# through their stage's parts (harvest_file: each dump judged once; dedup_signatures: MinHash
+# signatures per part, reused by later builds).
+STEPS = {
+    **{stage: stage for stage in STAGES},
+    "harvest_file": "harvest",
+    "dedup_signatures": "dedup",
+}
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Files between stages: atomic writes, deterministic Parquet, fingerprints, done markers."""
+"""Files between stages: atomic writes, deterministic Parquet, file hashes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}"
 
 
-def _tmp_path(path: Path) -> Path:
+def temp_path(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -26,7 +26,7 @@ def _tmp_path(path: Path) -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = _tmp_path(path)
+    tmp = temp_path(path)
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -40,7 +40,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def write_table(path: Path, table: pa.Table, row_group_size: int = 4096) -> None:
     """Write Parquet atomically. Same table, same bytes: no timestamps, fixed settings."""
-    tmp = _tmp_path(path)
+    tmp = temp_path(path)
     try:
         pq.write_table(
             table,
@@ -73,13 +73,3 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def fingerprint_files(paths: Iterable[Path], root: Path | None = None) -> dict[str, str]:
-    """Content hashes keyed by path (relative to root when given): a rerun that gets the same
-    bytes from upstream skips, whatever the files' mtimes."""
-    out: dict[str, str] = {}
-    for p in sorted(Path(x) for x in paths):
-        key = str(p.relative_to(root)) if root is not None and p.is_relative_to(root) else str(p)
-        out[key] = sha256_file(p)
-    return out

@@ -1,9 +1,4 @@
-"""Shards: the training repo's view of the corpus (see DESIGN.md, shard contract).
-
-Documents from every dedup part are sorted by id, split train/val by a hash of the id (stable
-across rebuilds), shuffled with the configured seed, tokenized with GPT-2 BPE (EOT appended)
-and written as zstd Parquet with a manifest and a Hugging Face dataset card.
-"""
+"""The shards writer: dedup parts -> train/val Parquet shards, manifest.json and the dataset card."""
 
 from __future__ import annotations
 
@@ -18,11 +13,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import pipeline
-from pipeline.config import CorpusConfig
-from pipeline.io import atomic_write_bytes, atomic_write_json, read_table, sha256_file, write_table
-from pipeline.ledger import StageStats
-from pipeline.stage import run_part
-from pipeline.tokenize import EOT_ID, encode_docs, get_encoding, ranks_sha256
+from pipeline.core.config import CorpusConfig
+from pipeline.core.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    read_table,
+    sha256_file,
+    write_table,
+)
+from pipeline.core.ledger import StageStats
+from pipeline.core.stage import run_marked
+from pipeline.core.tokenizer import EOT_ID, encode_docs, get_encoding, ranks_sha256
 from schemas.manifest import MANIFEST_SCHEMA_VERSION, validate_manifest
 from schemas.records import shard_schema
 
@@ -214,4 +215,4 @@ def run(parts: list[Path], root: Path, cfg: CorpusConfig) -> StageStats:
     parts = sorted(Path(p) for p in parts)
     # The card quotes thresholds of every stage, so the whole content config is the key.
     fp = f"{cfg.name}:{config_fingerprint(cfg)}"
-    return run_part(root, STAGE, "all", parts, fp, VERSION, lambda: _build(root, parts, cfg))
+    return run_marked(root, STAGE, "all", parts, fp, VERSION, lambda: _build(root, parts, cfg))

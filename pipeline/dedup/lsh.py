@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.minhash import MASK64, _vfmix64
+from pipeline.core.ngrams import MASK64, fmix64_array
 
 # Runs of equal band keys longer than this are linked as a star and a chain instead of all
 # pairs, which would be quadratic (boilerplate pages can share a band by the thousand).
@@ -99,7 +99,7 @@ def band_keys(
     cols = (cols if members is None else cols[members]).astype(np.uint64)
     acc = np.full(cols.shape[0], ((band + 1) * 0x9E3779B97F4A7C15) & MASK64, dtype=np.uint64)
     for c in range(cols.shape[1]):
-        acc = _vfmix64(acc ^ cols[:, c]) + np.uint64(c)
+        acc = fmix64_array(acc ^ cols[:, c]) + np.uint64(c)
     return acc
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 # Media and file hosts whose links rarely lead to text. Text sites (github.com, google.com)
 # stay: WebText kept them, OpenWebText's blocklist wrongly dropped them.

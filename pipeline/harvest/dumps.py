@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import zstandard
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 ZSTD_MAX_WINDOW = 2**31  # Pushshift/Arctic Shift compress with --long=31
 CHUNK = 1 << 20

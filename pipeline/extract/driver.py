@@ -1,15 +1,4 @@
-"""extract stage: WARC responses -> docs/<part>.parquet (text, metadata, language, signals).
-
-Per fetched page: read the response record at its WARC offset, decode (HTTP charset, meta,
-detection), extract the main text with trafilatura (its own deduplication off: it keeps a
-process-wide cache, which would make the output depend on the order and batching of pages),
-under a per-document time cap, then language ID on a prefix, quality signals and the GPT-2
-token count. Pages are processed in worker processes that load the models once.
-
-A part that re-runs because its inputs changed (a new month's links and fetch rows) extracts
-only the pages it has no earlier outcome for; pipeline/extract_previous.py says when the
-earlier result is trusted. docs/_index/<part>.parquet records the fetch row of every page.
-"""
+"""The extract driver: one crawl part's fetch rows -> docs part, ledger part and reuse index."""
 
 from __future__ import annotations
 
@@ -17,137 +6,28 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
-import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import trafilatura
-
-from pipeline import stage
-from pipeline.config import CorpusConfig, ExtractConfig, TokenizerConfig
-from pipeline.extract_previous import INDEX_SCHEMA, KEY_FIELDS, index_path, load_previous
-from pipeline.io import read_table, rows_to_table, write_table
-from pipeline.langid import identify_with, load_model
-from pipeline.ledger import Ledger, StageStats
-from pipeline.quality import signals
-from pipeline.tokenize import get_encoding
-from pipeline.warc_read import DecodeError, decode_html, read_response
+from pipeline.core import stage
+from pipeline.core.config import CorpusConfig
+from pipeline.core.io import read_table, rows_to_table, write_table
+from pipeline.core.ledger import Ledger, StageStats
+from pipeline.core.tokenizer import get_encoding
+from pipeline.extract.langid import identify_with, load_model
+from pipeline.extract.previous import INDEX_SCHEMA, KEY_FIELDS, index_path, load_previous
+from pipeline.extract.quality import signals
+from pipeline.extract.text import ExtractTimeout, Settings, run_trafilatura, time_cap
+from pipeline.extract.warc import DecodeError, decode_html, read_response
 from schemas.records import DOCS_SCHEMA, doc_id
 
 log = logging.getLogger(__name__)
 
 VERSION = 2  # 2: warc_error details name the WARC file relative to the root
 STAGE = "extract"
-# Extraction cost grows with page size; a page bigger than this is not an article. The crawl
-# caps downloads too (crawl.max_bytes); this guards WARCs written by other tools.
-MAX_HTML_CHARS = 20_000_000
-
-
-class ExtractTimeout(BaseException):
-    """Raised by the alarm handler. A BaseException so that library code catching Exception
-    (trafilatura catches ValueError/TypeError, htmldate more) cannot swallow it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What a worker needs, picklable: the extract and tokenizer sections."""
-
-    extract: ExtractConfig
-    tokenizer: TokenizerConfig
-
-    def trafilatura_kwargs(self) -> dict[str, Any]:
-        e = self.extract
-        return {
-            "favor_precision": e.favor_precision,
-            "favor_recall": e.favor_recall,
-            "include_comments": e.include_comments,
-            "include_tables": e.include_tables,
-            "fast": e.fast,
-            "deduplicate": False,
-            "with_metadata": e.with_metadata,
-            "date_extraction_params": {"extensive_search": e.extensive_date_search},
-        }
-
-
-# ---------------------------------------------------------------------------------------------
-# per-record functions
-
-
-def _strip_title(text: str, title: str | None) -> str:
-    """Drop a leading headline line that repeats the title: the title has its own column,
-    and article bodies (the benchmark's gold, GPT-2's extractors) do not include it."""
-    first, sep, rest = text.partition("\n")
-    first = first.strip()
-    if title and sep and first and (first in title or title.startswith(first)):
-        return rest.strip()
-    return text
-
-
-def run_trafilatura(
-    html: str, url: str | None, settings: Settings
-) -> tuple[str | None, str | None, str | None]:
-    """(text, title, date) of one decoded page; text None when nothing was extracted."""
-    doc = trafilatura.bare_extraction(
-        html[:MAX_HTML_CHARS], url=url, **settings.trafilatura_kwargs()
-    )
-    if doc is None or isinstance(doc, dict):  # dict only with the deprecated as_dict
-        return None, None, None
-    title = doc.title or None
-    text = (doc.text or "").strip()
-    if text and settings.extract.strip_title:
-        text = _strip_title(text, title)
-    return (text or None), title, (doc.date or None)
-
-
-def extract_document(
-    html: str | bytes, url: str | None, cfg: ExtractConfig
-) -> tuple[str | None, str | None, str | None]:
-    """(text, title, date) of one page with the given options, no time cap."""
-    if isinstance(html, bytes):
-        html, _ = decode_html(html)
-    if not html.strip():
-        return None, None, None
-    return run_trafilatura(html, url, Settings(cfg, TokenizerConfig()))
-
-
-def extract_text(html: str | bytes, url: str | None = None) -> str | None:
-    """Main text of one HTML page with the default config; None when nothing is extracted
-    (empty page, binary body, no main content). No time cap: callers wanting one use
-    `time_cap`."""
-    try:
-        return extract_document(html, url, ExtractConfig())[0]
-    except DecodeError:
-        return None
-
-
-@contextmanager
-def time_cap(seconds: float) -> Iterator[None]:
-    """Raise ExtractTimeout if the body runs longer than `seconds`.
-
-    SIGALRM interrupts pure-Python loops (where trafilatura spends its time); it only works
-    in a process's main thread, so elsewhere the body runs uncapped and the driver uses
-    worker processes instead.
-    """
-    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
-        yield
-        return
-
-    def _raise(signum: int, frame: Any) -> None:
-        raise ExtractTimeout()
-
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
 
 # ---------------------------------------------------------------------------------------------
 # the per-page work done in workers
@@ -276,7 +156,7 @@ def _work(
         else:
             items.append({**r, "warc_path": str(root / r["warc_file"])})
     # Pages whose fetch row (and WARC file) are the ones the part's earlier run extracted keep
-    # that outcome (pipeline/extract_previous.py); only the others are extracted now.
+    # that outcome (pipeline/extract/previous.py); only the others are extracted now.
     previous = load_previous(root, STAGE, part, config_fingerprint(cfg), VERSION) if reuse else None
     earlier = [previous.outcome(item) if previous is not None else None for item in items]
     todo = [item for item, res in zip(items, earlier, strict=True) if res is None]
@@ -350,9 +230,9 @@ def run_part(
         {root / r["warc_file"] for r in warc_rel if r["error"] is None and r["warc_file"]}
     )
     inputs = [links_part, fetches_part, *[w for w in warcs if w.is_file()]]
-    return stage.run_part(
+    return stage.run_marked(
         root=root,
-        stage=STAGE,
+        step=STAGE,
         part=part,
         inputs=inputs,
         config_fp=config_fingerprint(cfg),

@@ -3,7 +3,7 @@
 GPT-2 removed Wikipedia from WebText. The domain rule of the filter catches links to
 wikipedia.org; this module catches the other way in, pages that copy articles. A MediaWiki
 pages-articles dump (.xml or .xml.bz2) is streamed, its articles' markup stripped, the text
-normalized like dedup does (`pipeline.minhash.normalize`), and every word n-gram hashed to a
+normalized like dedup does (`pipeline.core.ngrams.normalize`), and every word n-gram hashed to a
 uint64. The sorted unique hashes are the index, cached as OUT/wikipedia/ngrams-<fp>.npy where
 the fingerprint covers the dump's sha256, n and this module's version. A document's overlap is
 the fraction of its n-grams that are in the index.
@@ -30,8 +30,8 @@ from typing import IO
 
 import numpy as np
 
-from pipeline.io import atomic_write_json, sha256_file
-from pipeline.minhash import SHINGLE_MULT, _PowerTables, _vfmix64, _word_hashes, normalize
+from pipeline.core.io import atomic_write_json, sha256_file
+from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, char_batches, normalize
 
 log = logging.getLogger(__name__)
 
@@ -247,57 +247,16 @@ def iter_articles(dump: str | Path) -> Iterator[tuple[str, str]]:
 # --- n-gram hashes ----------------------------------------------------------------------------
 
 
-def _batch_ngrams(
-    normalized: Sequence[str], n: int, tables: _PowerTables
-) -> tuple[np.ndarray, np.ndarray]:
-    """uint64 hashes of the word n-grams of normalized texts, concatenated, and how many
-    each text has (0 for texts shorter than n words)."""
-    n_words = np.array([t.count(" ") + 1 if t else 0 for t in normalized], dtype=np.int64)
-    counts = np.maximum(n_words - n + 1, 0)
-    if not counts.any():
-        return np.empty(0, dtype=np.uint64), counts
-    wh = _word_hashes(" ".join(t for t in normalized if t).encode("utf-8"), tables)
-    total = wh.size
-    n_full = total - n + 1
-    acc = wh[:n_full].copy()
-    mult = np.uint64(SHINGLE_MULT)
-    for k in range(1, n):  # Horner's rule, in place: no temporaries per step
-        np.multiply(acc, mult, out=acc)
-        np.add(acc, wh[k : k + n_full], out=acc)
-    acc = _vfmix64(acc)
-    # Keep the n-grams that start and end inside one text.
-    word_off = np.concatenate(([0], np.cumsum(n_words)[:-1]))
-    doc_of_word = np.repeat(np.arange(len(normalized)), n_words)[:n_full]
-    keep = np.arange(n_full) <= (word_off + n_words - n)[doc_of_word]
-    return acc[keep], counts
-
-
-def ngram_hashes(normalized: str, n: int = 13) -> np.ndarray:
-    """uint64 hashes of the word n-grams of one normalized text, in order."""
-    return _batch_ngrams([normalized], n, _PowerTables())[0]
-
-
-def _batches(texts: Sequence[str], batch_chars: int) -> Iterator[tuple[int, int]]:
-    start = 0
-    while start < len(texts):
-        stop, size = start, 0
-        while stop < len(texts) and (stop == start or size < batch_chars):
-            size += len(texts[stop]) + 1
-            stop += 1
-        yield start, stop
-        start = stop
-
-
 def overlaps(
     texts: Sequence[str], index: np.ndarray, n: int = 13, batch_chars: int = BATCH_CHARS
 ) -> np.ndarray:
     """float64 overlap of every text: its n-grams found in the index / its n-grams; 0.0 for
     texts shorter than n words. Texts are raw; they are normalized here."""
     out = np.zeros(len(texts), dtype=np.float64)
-    tables = _PowerTables()
+    tables = PowerTables()
     normalized = [normalize(t) for t in texts]
-    for start, stop in _batches(normalized, batch_chars):
-        hashes, counts = _batch_ngrams(normalized[start:stop], n, tables)
+    for start, stop in char_batches(normalized, batch_chars):
+        hashes, counts = batch_ngram_hashes(normalized[start:stop], n, tables)
         if not hashes.size:
             continue
         found = _contains(index, hashes)
@@ -343,7 +302,7 @@ def build_index(
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Sorted unique uint64 hashes of every article's word n-grams, and build figures."""
     t0 = time.perf_counter()
-    tables = _PowerTables()
+    tables = PowerTables()
     parts: list[np.ndarray] = []
     pending = 0
     batch: list[str] = []
@@ -352,7 +311,7 @@ def build_index(
     def flush() -> None:
         nonlocal pending, size
         if batch:
-            hashes, _ = _batch_ngrams(batch, n, tables)
+            hashes, _ = batch_ngram_hashes(batch, n, tables)
             parts.append(_sorted_unique(hashes))
             pending += parts[-1].size
             batch.clear()

@@ -1,0 +1,173 @@
+"""Text normalization and word n-gram hashing, shared by dedup (MinHash shingles, exact
+keys), the Wikipedia index of the filter, and any overlap audit: one definition of a word and
+of its hash, so an n-gram hashed in one stage is found by another.
+
+Hashes are computed without Python code per word: a batch of normalized texts is one UTF-8
+byte buffer, word hashes come from prefix sums of a polynomial byte hash, and n-gram hashes
+from Horner's rule over shifted word-hash vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+MASK64 = (1 << 64) - 1
+# Odd multipliers: odd numbers are invertible mod 2^64, which the prefix-sum trick needs.
+BYTE_MULT = 0x100000001B3  # FNV-1 64-bit prime
+LEN_MULT = 0xC2B2AE3D27D4EB4F
+SHINGLE_MULT = 0x9E3779B97F4A7C15
+BYTE_MULT_INV = pow(BYTE_MULT, -1, 1 << 64)
+
+# A character survives normalization iff it is alphanumeric or whitespace (str semantics):
+# punctuation and symbols go, so "Don't!" and "dont" hash alike. Lookup tables of constants,
+# built once: which BMP code points go, and which ASCII bytes go.
+_DROP_BMP = np.array([not (chr(c).isalnum() or chr(c).isspace()) for c in range(1 << 16)])
+_DROP_ASCII = bytes(c for c in range(128) if _DROP_BMP[c])
+# str.split() treats \x1c-\x1f as whitespace, bytes.split() does not: map them to spaces.
+_ASCII_TABLE = bytes(32 if 0x1C <= c <= 0x1F else c for c in range(256))
+
+
+def normalize_reference(text: str) -> str:
+    """The definition, one character at a time; `normalize` is the fast equivalent."""
+    t = unicodedata.normalize("NFKC", text).casefold()
+    t = "".join(c for c in t if c.isalnum() or c.isspace())
+    return " ".join(t.split())
+
+
+def normalize(text: str) -> str:
+    """NFKC, casefolded, punctuation and symbols removed, whitespace collapsed to one space."""
+    if text.isascii():
+        # ASCII is NFKC-invariant and casefold() == lower() on it.
+        data = text.lower().encode("ascii").translate(_ASCII_TABLE, _DROP_ASCII)
+        return b" ".join(data.split()).decode("ascii")
+    t = unicodedata.normalize("NFKC", text).casefold()
+    cps = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    big = cps >= (1 << 16)
+    drop = _DROP_BMP[np.where(big, 0, cps)]
+    if big.any():
+        for i in np.flatnonzero(big):
+            c = chr(int(cps[i]))
+            drop[i] = not (c.isalnum() or c.isspace())
+    t = cps[~drop].tobytes().decode("utf-32-le", "surrogatepass")
+    return " ".join(t.split())
+
+
+def text_hash(normalized: str) -> str:
+    """Exact-dedup key of a normalized text: 16 bytes of blake2b as hex."""
+    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
+
+
+# --- word hashes ---------------------------------------------------------------------------
+
+
+def fmix64(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & MASK64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & MASK64
+    return h ^ (h >> 33)
+
+
+def word_hash(word: str) -> int:
+    """64-bit hash of one word: polynomial over its UTF-8 bytes, length mixed in, fmix64."""
+    data = word.encode("utf-8")
+    acc = 0
+    power = 1
+    for byte in data:
+        acc = (acc + byte * power) & MASK64
+        power = (power * BYTE_MULT) & MASK64
+    return fmix64(acc ^ ((len(data) * LEN_MULT) & MASK64))
+
+
+def fmix64_array(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+class PowerTables:
+    """P^i and P^-i mod 2^64 for byte offsets in a batch, grown on demand and reused across
+    the batches of one `signatures` call (cumprod is sequential, so it should run once)."""
+
+    def __init__(self) -> None:
+        self.fwd = np.ones(1, dtype=np.uint64)
+        self.inv = np.ones(1, dtype=np.uint64)
+
+    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.fwd.size < n:
+            size = max(n, 2 * self.fwd.size)
+            self.fwd = _powers(BYTE_MULT, size)
+            self.inv = _powers(BYTE_MULT_INV, size)
+        return self.fwd[:n], self.inv[:n]
+
+
+def _powers(base: int, n: int) -> np.ndarray:
+    out = np.full(n, base, dtype=np.uint64)
+    out[0] = 1
+    return np.cumprod(out, dtype=np.uint64)
+
+
+def word_hashes(joined: bytes, tables: PowerTables) -> np.ndarray:
+    """Hashes of the single-space-separated words of a non-empty buffer."""
+    buf = np.frombuffer(joined, dtype=np.uint8)
+    n = buf.size
+    spaces = np.flatnonzero(buf == 32)
+    starts = np.concatenate(([0], spaces + 1))
+    ends = np.concatenate((spaces, [n]))
+    fwd, inv = tables.get(n + 1)
+    # prefix[i] = sum_{j<i} byte_j * P^j, so a word's polynomial is a difference of prefixes
+    # scaled back by P^-start: all in wrapping uint64, where the odd P is invertible.
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(buf * fwd[:n], dtype=np.uint64, out=prefix[1:])
+    poly = (prefix[ends] - prefix[starts]) * inv[starts]
+    lengths = (ends - starts).astype(np.uint64)
+    return fmix64_array(poly ^ (lengths * np.uint64(LEN_MULT)))
+
+
+def batch_ngram_hashes(
+    normalized: Sequence[str], n: int, tables: PowerTables
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint64 hashes of the word n-grams of normalized texts, concatenated, and how many
+    each text has (0 for texts shorter than n words)."""
+    n_words = np.array([t.count(" ") + 1 if t else 0 for t in normalized], dtype=np.int64)
+    counts = np.maximum(n_words - n + 1, 0)
+    if not counts.any():
+        return np.empty(0, dtype=np.uint64), counts
+    wh = word_hashes(" ".join(t for t in normalized if t).encode("utf-8"), tables)
+    total = wh.size
+    n_full = total - n + 1
+    acc = wh[:n_full].copy()
+    mult = np.uint64(SHINGLE_MULT)
+    for k in range(1, n):  # Horner's rule, in place: no temporaries per step
+        np.multiply(acc, mult, out=acc)
+        np.add(acc, wh[k : k + n_full], out=acc)
+    acc = fmix64_array(acc)
+    # Keep the n-grams that start and end inside one text.
+    word_off = np.concatenate(([0], np.cumsum(n_words)[:-1]))
+    doc_of_word = np.repeat(np.arange(len(normalized)), n_words)[:n_full]
+    keep = np.arange(n_full) <= (word_off + n_words - n)[doc_of_word]
+    return acc[keep], counts
+
+
+def ngram_hashes(normalized: str, n: int = 13) -> np.ndarray:
+    """uint64 hashes of the word n-grams of one normalized text, in order."""
+    return batch_ngram_hashes([normalized], n, PowerTables())[0]
+
+
+def char_batches(texts: Sequence[str], batch_chars: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive batches of about batch_chars characters (one text at
+    least): the unit of one vectorized pass, sized to stay in cache."""
+    start = 0
+    while start < len(texts):
+        stop, size = start, 0
+        while stop < len(texts) and (stop == start or size < batch_chars):
+            size += len(texts[stop]) + 1
+            stop += 1
+        yield start, stop
+        start = stop

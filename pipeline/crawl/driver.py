@@ -1,0 +1,305 @@
+"""The crawl driver: one links part -> crawl subprocess -> fetch log, ledger and WARC files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.core.config import CrawlConfig
+from pipeline.core.errors import PartError
+from pipeline.core.io import atomic_write_json, rows_to_table, write_table
+from pipeline.core.ledger import Ledger, StageStats
+from pipeline.core.reuse import marker_path
+from pipeline.core.stage import run_marked
+from pipeline.crawl.previous import Previous, load_previous
+from pipeline.crawl.warc import part_warcs, warc_index
+from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA
+
+VERSION = 2  # 2: robots.txt race fixed, disallowed pages no longer slip through
+STAGE = "crawl"
+
+log = logging.getLogger(__name__)
+
+__all__ = ["VERSION", "crawl_subprocess", "fetches_path", "finalize", "run_part"]
+
+
+def fetches_path(root: Path, part: str) -> Path:
+    return Path(root) / "crawl" / "fetches" / f"{part}.parquet"
+
+
+def _ledger_path(root: Path, part: str) -> Path:
+    return Path(root) / "ledger" / STAGE / f"{part}.parquet"
+
+
+def _work_dir(root: Path, part: str) -> Path:
+    return Path(root) / "crawl" / "_work" / part
+
+
+def _links(links_part: Path) -> list[str]:
+    urls = pq.read_table(links_part, columns=["url"]).column("url").to_pylist()
+    return list(dict.fromkeys(urls))
+
+
+def crawl_subprocess(
+    links_part: Path,
+    root: Path,
+    part: str,
+    cfg: CrawlConfig,
+    archive: bool = True,
+    summary: Path | None = None,
+    timeout: float | None = None,
+    warc_start: int = 0,
+) -> subprocess.Popen[bytes]:
+    """Start the crawl subprocess (not waiting). Its log goes to root/crawl/logs/<part>.log.
+
+    `warc_start`: the first WARC file number it may write (after an earlier result's files)."""
+    work = _work_dir(root, part)
+    work.mkdir(parents=True, exist_ok=True)
+    cfg_path = work / "config.json"
+    atomic_write_json(cfg_path, cfg.model_dump(mode="json"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.crawl",
+        "--links",
+        str(links_part),
+        "--root",
+        str(root),
+        "--part",
+        part,
+        "--config",
+        str(cfg_path),
+    ]
+    if summary is not None:
+        cmd += ["--summary", str(summary)]
+    if not archive:
+        cmd.append("--no-archive")
+    if warc_start:
+        cmd += ["--warc-start", str(warc_start)]
+    cmd += ["--parent-pid", str(os.getpid())]
+    log_path = Path(root) / "crawl" / "logs" / f"{part}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as logf:
+        return subprocess.Popen(
+            cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+
+
+def _log_tail(root: Path, part: str, n: int = 2000) -> str:
+    p = Path(root) / "crawl" / "logs" / f"{part}.log"
+    try:
+        return p.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+def _to_fetch_row(r: dict[str, Any]) -> dict[str, Any]:
+    ts = r.get("fetched_at")
+    return {
+        "url": r["url"],
+        "final_url": r.get("final_url"),
+        "status": r.get("status"),
+        "content_type": r.get("content_type"),
+        "bytes": int(r.get("bytes") or 0),
+        "fetched_at": datetime.fromtimestamp(ts / 1000, UTC) if ts is not None else None,
+        "elapsed_ms": r.get("elapsed_ms"),
+        "error": r.get("error"),
+        "warc_file": r.get("warc_file"),
+        "warc_offset": r.get("warc_offset"),
+        "warc_length": r.get("warc_length"),
+    }
+
+
+def finalize(
+    root: Path,
+    part: str,
+    links: list[str],
+    rows: list[dict[str, Any]],
+    previous: Previous | None = None,
+) -> StageStats:
+    """Journal rows (+ carried-over rows of an earlier result) -> fetch log + ledger + stats.
+    Exactly one row per link: this crawl's outcome, else the earlier one unchanged. Earlier
+    rows of URLs no longer in `links` are dropped (their WARC records stay, unreferenced)."""
+    by_url: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        by_url.setdefault(r["url"], r)  # the journal never holds two rows; be safe anyway
+    ledger = Ledger(root, STAGE, part)
+    fetch_rows = []
+    dropped: Counter[str] = Counter()
+    warc_files: set[str] = set()
+    carried = 0
+    for url in sorted(links):
+        old = previous.rows.get(url) if previous is not None else None
+        if url not in by_url and old is not None:
+            carried += 1
+            err = old["error"]
+            if err is not None:
+                dropped[err] += 1
+                detail = previous.details.get(url) if previous is not None else None
+                if detail is None:
+                    detail = f"status {old['status']}" if old["status"] else ""
+                ledger.drop(url, err, detail)
+            elif old["warc_file"]:
+                warc_files.add(old["warc_file"])
+            fetch_rows.append(old)
+            continue
+        r = by_url.get(url) or {"url": url, "error": "other", "detail": "no outcome recorded"}
+        err = r.get("error")
+        if err is not None and err not in CRAWL_ERRORS:
+            r = {**r, "detail": f"{err}: {r.get('detail', '')}", "error": "other"}
+            err = "other"
+        if err is not None:
+            dropped[err] += 1
+            detail = r.get("detail") or (f"status {r['status']}" if r.get("status") else "")
+            ledger.drop(url, err, detail)
+        elif r.get("warc_file"):
+            warc_files.add(r["warc_file"])
+        fetch_rows.append(_to_fetch_row(r))
+    out = fetches_path(root, part)
+    write_table(out, rows_to_table(fetch_rows, FETCH_SCHEMA))
+    ledger_path = ledger.write()
+    root = Path(root)
+    n_out = len(links) - sum(dropped.values())
+    extra: dict[str, Any] = {"warc_files": len(warc_files)}
+    if previous is not None:
+        # Earlier WARC files stay outputs even when no row points into them any more.
+        warc_files.update(previous.warc_files)
+        extra = {
+            "warc_files": len(warc_files),
+            "carried_over": carried,
+            "crawled_now": len(links) - carried,
+            "removed_links": len(set(previous.rows) - set(links)),
+        }
+    return StageStats(
+        stage=STAGE,
+        part=part,
+        n_in=len(links),
+        n_out=n_out,
+        dropped=dropped,
+        outputs=sorted(
+            [str(out.relative_to(root)), str(ledger_path.relative_to(root)), *sorted(warc_files)]
+        ),
+        extra=extra,
+    )
+
+
+def run_part(
+    links_part: Path,
+    root: Path,
+    cfg: CrawlConfig,
+    force: bool = False,
+    timeout: float | None = None,
+) -> StageStats:
+    """Crawl one links part into root/crawl/{fetches,warc}/ and root/ledger/crawl/.
+
+    When the part changed since an earlier complete crawl of it (same crawl config and
+    VERSION), only URLs without an earlier row, and earlier failures listed in
+    `cfg.recrawl_errors`, are fetched; the other rows are carried over. `force` crawls the
+    whole part again."""
+    from pipeline.crawl.journal import journal_path, read_journal
+    from pipeline.crawl.runner import run_header
+
+    links_part = Path(links_part)
+    root = Path(root)
+    part = links_part.name.split(".")[0]
+
+    def work() -> StageStats:
+        links = _links(links_part)
+        previous = None
+        if not force:
+            previous = load_previous(
+                root, STAGE, part, fetches_path(root, part), _ledger_path(root, part), cfg, VERSION
+            )
+        crawl_links, warc_start = links_part, 0
+        if previous is not None:
+            todo = previous.to_crawl(links, cfg)
+            log.info(
+                "%s: %d links, %d carried over from the earlier crawl, %d to fetch",
+                part,
+                len(links),
+                len(links) - len(todo),
+                len(todo),
+            )
+            if not todo:
+                # Nothing to fetch: no subprocess. A journal of an interrupted earlier attempt,
+                # and WARC files it began after the earlier result's, are of no use any more.
+                shutil.rmtree(_work_dir(root, part), ignore_errors=True)
+                for p in part_warcs(root / "crawl" / "warc", part):
+                    if warc_index(p) >= previous.next_warc:
+                        p.unlink()
+                return finalize(root, part, links, [], previous)
+            # The subprocess crawls a links file of just these URLs (deterministic bytes, so
+            # a killed incremental crawl resumes from its journal like a full one).
+            crawl_links = _work_dir(root, part) / "to_crawl.parquet"
+            crawl_links.parent.mkdir(parents=True, exist_ok=True)
+            write_table(crawl_links, pa.table({"url": pa.array(todo, pa.string())}))
+            warc_start = previous.next_warc
+        elif not links:
+            return finalize(root, part, [], [])
+        else:
+            # A full crawl rewrites the part's WARC files from number 0: the earlier result
+            # stops being one now, so a crawl killed midway is never mistaken for it.
+            marker_path(root, STAGE, part).unlink(missing_ok=True)
+        summary_path = _work_dir(root, part) / "summary.json"
+        proc = crawl_subprocess(
+            crawl_links, root, part, cfg, summary=summary_path, warc_start=warc_start
+        )
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise PartError(STAGE, part, f"crawl subprocess exceeded {timeout} s") from None
+        except BaseException:
+            # Interrupted driver (Ctrl-C, cancelled task): no crawl may outlive it; the journal
+            # lets the next run resume.
+            proc.kill()
+            proc.wait()
+            raise
+        if rc != 0:
+            raise PartError(STAGE, part, f"crawl subprocess exited {rc}: {_log_tail(root, part)}")
+        rows = read_journal(
+            journal_path(root, part), run_header(crawl_links, cfg, VERSION, warc_start)
+        )
+        if rows is None:
+            raise PartError(STAGE, part, "crawl subprocess left no journal")
+        stats = finalize(root, part, links, rows, previous)
+        try:
+            summary = json.loads(summary_path.read_text())
+        except (OSError, ValueError):
+            summary = {}
+        for key in (
+            "resumed",
+            "fetched_now",
+            "kept_now",
+            "crawl_seconds",
+            "pages_per_s",
+            "cpu_seconds",
+        ):
+            if key in summary:
+                stats.extra[key] = summary[key]
+        # The journal has served; the fetch log is the record from now on.
+        shutil.rmtree(_work_dir(root, part), ignore_errors=True)
+        return stats
+
+    return run_marked(
+        root=root,
+        step=STAGE,
+        part=part,
+        inputs=[links_part],
+        config_fp=cfg.fingerprint(),
+        version=VERSION,
+        work=work,
+        force=force,
+    )
