@@ -14,13 +14,15 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from flows.progress import ProgressArtifacts
 from flows.reddit import fetch_api_months
 from flows.runners import make_task_runner
 from pipeline import crawl, dedup, extract, harvest, shards
 from pipeline import filter as filter_stage
+from pipeline.core import progress
 from pipeline.core.config import CorpusConfig, load_config, parse_config
 from pipeline.core.errors import PartError, RetryableError
-from pipeline.core.io import atomic_write_json
+from pipeline.core.io import atomic_write_json, part_name
 from pipeline.core.ledger import StageStats
 from pipeline.core.stage import funnel_from_stats
 
@@ -99,6 +101,7 @@ def _map_parts(
     stage: str,
 ) -> tuple[list[str], list[StageStats]]:
     """Submit one task per part, wait for all; return the parts that succeeded."""
+    progress.write_plan(Path(_cfg(cfg_data).out_dir), stage, [n.split(".")[0] for n in names])
     futures = [(name, task_fn.submit(arg, cfg_data)) for name, arg in zip(names, args)]
     ok: list[str] = []
     stats: list[StageStats] = []
@@ -123,30 +126,40 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
     failures: list[str] = []
     all_stats: list[StageStats] = []
 
-    if cfg.harvest.api.subreddits:
-        api_dumps = fetch_api_months(cfg.harvest.api.model_dump(mode="json"), str(root))
-        cfg_data = {
-            **cfg_data,
-            "harvest": {**cfg_data["harvest"], "inputs": cfg.harvest.inputs + api_dumps},
-        }
-    links_paths, harvest_stats = harvest_task(cfg_data)
-    all_stats += [StageStats.from_json(s) for s in harvest_stats]
-    names = [Path(p).name for p in links_paths]
-    logger.info("harvest: %d links parts", len(names))
+    progress.clear(root)
+    with ProgressArtifacts(root, cfg.name):
+        if cfg.harvest.api.subreddits:
+            api_dumps = fetch_api_months(cfg.harvest.api.model_dump(mode="json"), str(root))
+            cfg_data = {
+                **cfg_data,
+                "harvest": {**cfg_data["harvest"], "inputs": cfg.harvest.inputs + api_dumps},
+            }
+        progress.write_plan(root, "harvest", [part_name(i) for i in range(cfg.harvest.n_parts)])
+        links_paths, harvest_stats = harvest_task(cfg_data)
+        all_stats += [StageStats.from_json(s) for s in harvest_stats]
+        names = [Path(p).name for p in links_paths]
+        logger.info("harvest: %d links parts", len(names))
 
-    names, st = _map_parts(
-        crawl_task, names, [str(root / "links" / n) for n in names], cfg_data, failures, "crawl"
-    )
-    all_stats += st
-    names, st = _map_parts(
-        extract_task, names, [str(root / "links" / n) for n in names], cfg_data, failures, "extract"
-    )
-    all_stats += st
-    names, st = _map_parts(filter_task, names, names, cfg_data, failures, "filter")
-    all_stats += st
+        names, st = _map_parts(
+            crawl_task, names, [str(root / "links" / n) for n in names], cfg_data, failures, "crawl"
+        )
+        all_stats += st
+        names, st = _map_parts(
+            extract_task,
+            names,
+            [str(root / "links" / n) for n in names],
+            cfg_data,
+            failures,
+            "extract",
+        )
+        all_stats += st
+        names, st = _map_parts(filter_task, names, names, cfg_data, failures, "filter")
+        all_stats += st
 
-    all_stats += [StageStats.from_json(s) for s in dedup_task(sorted(names), cfg_data)]
-    all_stats.append(StageStats.from_json(shards_task(sorted(names), cfg_data)))
+        progress.write_plan(root, "dedup", [n.split(".")[0] for n in names])
+        all_stats += [StageStats.from_json(s) for s in dedup_task(sorted(names), cfg_data)]
+        progress.write_plan(root, "shards", ["all"])
+        all_stats.append(StageStats.from_json(shards_task(sorted(names), cfg_data)))
 
     funnel = funnel_from_stats(all_stats)
     atomic_write_json(root / "funnel.json", funnel)

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,10 +47,32 @@ def _parse_sets(sets: list[str]) -> dict[str, Any]:
     return out
 
 
-def _prefect_env() -> None:
-    # Local builds talk to an ephemeral API; keep them quiet and offline.
+def _prefect_env(bars: bool) -> None:
+    # Local builds talk to a temporary API; keep them quiet and offline.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    if bars:
+        # Beside live bars, Prefect's INFO lines would tear the display; they go to the build's
+        # log file instead (read when Prefect configures logging, at its first import).
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+@contextmanager
+def _log_file(path: Path) -> Iterator[None]:
+    """Every Prefect record (and WARNING+ of the pipeline) also goes to the build's log."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s")
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def print_funnel(funnel: dict[str, Any]) -> None:
@@ -60,8 +85,15 @@ def print_funnel(funnel: dict[str, Any]) -> None:
     Console().print(table)
 
 
-def run_build(config: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Validate the config, then run the `build_corpus` flow on an ephemeral Prefect API."""
+def run_build(
+    config: Path | None,
+    overrides: dict[str, Any] | None = None,
+    progress_interval: float | None = None,
+) -> dict[str, Any]:
+    """Validate the config, then run the `build_corpus` flow on a temporary Prefect API (or
+    the configured one), drawing progress on stderr: bars on a terminal, else a log line
+    per interval. Prefect's records go to OUT/logs/build.log, its server's to
+    OUT/logs/prefect-server.log."""
     cfg = _load(config, overrides)
     from pipeline.harvest import check_inputs
 
@@ -69,11 +101,20 @@ def run_build(config: Path | None, overrides: dict[str, Any] | None = None) -> d
         check_inputs(cfg.harvest)
     except ConfigError as err:
         _fail_config(err)
-    _prefect_env()
+    root = Path(cfg.out_dir)
+    bars = sys.stderr.isatty()
+    _prefect_env(bars)
     from flows.build import build_corpus
+    from flows.local_api import temporary_api
+    from pipeline.progress_view import ProgressView
 
     try:
-        return build_corpus(config_path=str(config) if config else None, overrides=overrides)
+        with (
+            _log_file(root / "logs" / "build.log"),
+            temporary_api(root / "logs" / "prefect-server.log"),
+            ProgressView(root, tty=bars, interval=progress_interval),
+        ):
+            return build_corpus(config_path=str(config) if config else None, overrides=overrides)
     except PartError as err:
         console.print(f"[red]build finished with failed parts:[/red] {err}")
         funnel_path = Path(cfg.out_dir) / "funnel.json"
@@ -90,6 +131,11 @@ def build(
     verify: bool = typer.Option(
         False, "--verify", help="hash every file instead of trusting unchanged size and mtime"
     ),
+    progress_interval: float | None = typer.Option(
+        None,
+        "--progress-interval",
+        help="seconds between progress updates (default 0.25 on a terminal, 10 otherwise)",
+    ),
 ) -> None:
     """Build a corpus: harvest, crawl, extract, filter, dedup, shards."""
     if verify:
@@ -98,13 +144,17 @@ def build(
     path = config or config_opt
     if path is None:
         _fail_config(ConfigError("give a config file: webtext build CONFIG"))
-    result = run_build(path, _parse_sets(set_))
+    result = run_build(path, _parse_sets(set_), progress_interval)
     print_funnel(result["funnel"])
     console.print(f"shards: {Path(result['out_dir']) / 'shards'}")
 
 
 def run_demo(
-    out: Path, seed: int = 0, config: Path | None = None, overrides: dict[str, Any] | None = None
+    out: Path,
+    seed: int = 0,
+    config: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    progress_interval: float | None = None,
 ) -> dict[str, Any]:
     """Generate the demo web, serve it through a local proxy, build it. Returns the flow's
     result (funnel, failures, parts run and skipped). `config` (a partial YAML) and
@@ -124,7 +174,9 @@ def run_demo(
         cfg.get("crawl", {}).pop("proxy", None)
         config_path = out / "config.yaml"
         config_path.write_text(yaml.safe_dump(cfg, sort_keys=True))
-        return run_build(config_path, {**(overrides or {}), "crawl.proxy": proxy_url})
+        return run_build(
+            config_path, {**(overrides or {}), "crawl.proxy": proxy_url}, progress_interval
+        )
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -145,9 +197,14 @@ def demo(
         None, "--config", "-c", help="partial config laid over the demo's settings"
     ),
     set_: list[str] = typer.Option([], "--set", help="override a field: section.field=value"),
+    progress_interval: float | None = typer.Option(
+        None,
+        "--progress-interval",
+        help="seconds between progress updates (default 0.25 on a terminal, 10 otherwise)",
+    ),
 ) -> None:
     """Generate a local demo web, serve it on 127.0.0.1 and build a corpus from it."""
-    result = run_demo(out, seed, config, _parse_sets(set_))
+    result = run_demo(out, seed, config, _parse_sets(set_), progress_interval)
     print_funnel(result["funnel"])
     out = out.resolve()
     console.print(

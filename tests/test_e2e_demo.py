@@ -29,11 +29,14 @@ def _marker_content(raw: bytes) -> bytes:
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    """Every output file of a build (markers hold input hashes, so they are outputs too)."""
+    """Every output file of a build (markers hold input hashes, so they are outputs too);
+    not the records of a run (logs/, _progress/: times and rates of this run)."""
     snap: dict[str, bytes] = {}
     for p in sorted(root.rglob("*")):
         rel = str(p.relative_to(root))
         if not p.is_file() or p.name == "config.yaml" or "/web/" in f"/{rel}":
+            continue
+        if rel.startswith(("logs/", "_progress/")):
             continue
         raw = p.read_bytes()
         snap[rel] = _marker_content(raw) if rel.startswith("_done/") else raw

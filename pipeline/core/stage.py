@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline.core.io import atomic_write_json
 from pipeline.core.ledger import STAGES, STEPS, StageStats
+from pipeline.core.progress import PartProgress
 from pipeline.core.reuse import digests, marker_path, read_marker, record_files, unchanged
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,15 @@ def run_marked(
         log.info("%s/%s: done marker matches, skipping", step, part)
         stats = StageStats.from_json(marker["stats"])
         stats.extra["skipped"] = True
+        PartProgress(root, step, part, total=stats.n_in).finish(stats.n_in)
         return stats
     earlier_outputs = (marker or {}).get("outputs")
+    # Stages that count items (crawl, extract) update the same file while they work.
+    progress = PartProgress(root, step, part)
     stats = work()
     stats.check()
+    progress.total = stats.n_in
+    progress.finish(stats.n_in)
     new_marker = dict(expect)
     new_marker["stats"] = stats.to_json()
     # Outputs an earlier run recorded and this one left untouched (a crawl's earlier WARC

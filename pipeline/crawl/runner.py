@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.config import CrawlConfig
 from pipeline.core.io import sha256_file
+from pipeline.core.progress import PartProgress
 from pipeline.crawl.journal import Journal, journal_path, last_warc_location, read_journal
 from pipeline.crawl.sink import ArchiveSink
 from pipeline.crawl.warc import WarcRotator
@@ -161,7 +162,10 @@ def crawl(
         journal = Journal(jpath, header, rows)
 
     sink = ArchiveSink(warc, journal) if warc is not None and journal is not None else None
-    recorder = Recorder(links, done, sink, cfg.content_types)
+    progress = PartProgress(root, "crawl", part, total=len(links)) if archive else None
+    if progress is not None:
+        progress.done = len(done)
+    recorder = Recorder(links, done, sink, cfg.content_types, progress)
     process = CrawlerProcess(scrapy_settings(cfg), install_root_handler=True)
     crawler = process.create_crawler(LinkSpider)
     t0 = time.monotonic()

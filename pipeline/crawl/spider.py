@@ -32,6 +32,7 @@ from scrapy.http import Response
 from twisted.internet import error as txerror
 from twisted.python.failure import Failure
 
+from pipeline.core.progress import PartProgress
 from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
 from pipeline.crawl.middlewares import Refused
 from pipeline.crawl.sink import ArchiveSink
@@ -124,7 +125,9 @@ class Recorder:
         done: set[str],
         sink: ArchiveSink | None,
         content_types: list[str],
+        progress: PartProgress | None = None,
     ):
+        self.progress = progress
         self.links = set(links)
         self.done = set(done)
         self.sink = sink  # None: the benchmark's bare spider, which writes nothing
@@ -138,6 +141,8 @@ class Recorder:
             return  # a second outcome for a link (should not happen) never makes a second row
         self.done.add(url)
         self.n_recorded += 1
+        if self.progress is not None:
+            self.progress.advance()
         if row["error"] is None:
             self.n_kept += 1
         if self.sink is not None:

@@ -16,6 +16,7 @@ from pipeline.core import stage
 from pipeline.core.config import CorpusConfig
 from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
+from pipeline.core.progress import PartProgress
 from pipeline.core.tokenizer import get_encoding
 from pipeline.extract.langid import identify_with, load_model
 from pipeline.extract.previous import INDEX_SCHEMA, KEY_FIELDS, index_path, load_previous
@@ -172,8 +173,10 @@ def _work(
     settings = Settings(cfg.extract, cfg.tokenizer)
     fresh = _results(todo, settings) if todo else iter(())
     docs = []
+    progress = PartProgress(root, STAGE, part, total=len(items))
     for item, reused in zip(items, earlier, strict=True):
         res = reused if reused is not None else next(fresh)
+        progress.advance()
         url = item["url"]
         if "drop" in res:
             ledger.drop(url, *res["drop"])
