@@ -7,17 +7,19 @@ fails is reported at the end; the other parts go on to the shards.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.context import get_run_context
 
 from flows.progress import ProgressArtifacts
 from flows.reddit import fetch_api_months
 from flows.runners import make_task_runner
-from pipeline import crawl, dedup, extract, harvest, shards
+from pipeline import crawl, dedup, extract, harvest, report, shards
 from pipeline import filter as filter_stage
 from pipeline.core import progress
 from pipeline.core.config import CorpusConfig, load_config, parse_config
@@ -90,6 +92,12 @@ def shards_task(part_names: list[str], cfg_data: dict[str, Any]) -> dict[str, An
     cfg = _cfg(cfg_data)
     root = Path(cfg.out_dir)
     return shards.run([root / "dedup" / n for n in part_names], root, cfg).to_json()
+
+
+@task(name="report", **_TASK_OPTS)
+def report_task(cfg_data: dict[str, Any]) -> str:
+    cfg = _cfg(cfg_data)
+    return str(report.run(Path(cfg.out_dir), cfg))
 
 
 def _map_parts(
@@ -165,22 +173,67 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
     atomic_write_json(root / "funnel.json", funnel)
     skipped = sum(1 for s in all_stats if s.extra.get("skipped"))
     create_markdown_artifact(
-        # Artifact keys allow only lowercase letters, digits and dashes.
-        key=re.sub(r"[^a-z0-9-]+", "-", f"funnel-{cfg.name}".lower()),
+        key=_artifact_key("funnel", cfg.name),
         markdown=funnel_markdown(funnel),
         description=f"webtext funnel of {cfg.name}",
     )
+    try:
+        report_dir = Path(report_task(cfg_data))
+    except Exception as err:  # noqa: BLE001 - the shards stand; the failure is reported
+        failures.append(f"report: {type(err).__name__}: {err}")
+    else:
+        summary = json.loads((report_dir / "summary.json").read_text())
+        create_markdown_artifact(
+            key=_artifact_key("report", cfg.name),
+            markdown=report_markdown(summary, report_dir / "index.html"),
+            description=f"webtext report of {cfg.name}",
+        )
+        create_link_artifact(
+            key=_artifact_key("report-link", cfg.name),
+            link=(report_dir / "index.html").resolve().as_uri(),
+            link_text=f"report of {cfg.name}",
+            description="report/index.html: one self-contained page, opens offline",
+        )
     result = {
         "out_dir": str(root),
         "funnel": funnel,
         "failures": failures,
         "parts_run": len(all_stats) - skipped,
         "parts_skipped": skipped,
+        # The run that owns this build's artifacts (progress, funnel, report).
+        "flow_run_id": str(get_run_context().flow_run.id),  # type: ignore[union-attr]
     }
     if failures:
         logger.error("%d parts failed:\n%s", len(failures), "\n".join(failures))
         raise PartError("build", "*", f"{len(failures)} parts failed: " + "; ".join(failures))
     return result
+
+
+def _artifact_key(kind: str, corpus: str) -> str:
+    # Artifact keys allow only lowercase letters, digits and dashes.
+    return re.sub(r"[^a-z0-9-]+", "-", f"{kind}-{corpus}".lower())
+
+
+def report_markdown(summary: dict[str, Any], page: Path) -> str:
+    """The report's key figures: what was built and where the drops went."""
+    totals = (summary.get("manifest") or {}).get("totals") or {}
+    lines = [
+        f"**{summary['corpus'].get('name')}**: report at `{page}`",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        f"| documents | {totals.get('rows', 0):,} |",
+        f"| tokens | {totals.get('tokens', 0):,} |",
+        f"| train / val documents | {totals.get('train_rows', 0):,} / {totals.get('val_rows', 0):,} |",
+    ]
+    drops = [
+        (row["count"], stage, reason)
+        for stage, reasons in (summary.get("drops") or {}).items()
+        for reason, row in reasons.items()
+    ]
+    for count, stage, reason in sorted(drops, key=lambda d: (-d[0], d[1], d[2]))[:8]:
+        lines.append(f"| dropped in {stage}: {reason} | {count:,} |")
+    return "\n".join(lines)
 
 
 def funnel_markdown(funnel: dict[str, Any]) -> str:

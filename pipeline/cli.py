@@ -146,7 +146,8 @@ def build(
         _fail_config(ConfigError("give a config file: webtext build CONFIG"))
     result = run_build(path, _parse_sets(set_), progress_interval)
     print_funnel(result["funnel"])
-    console.print(f"shards: {Path(result['out_dir']) / 'shards'}")
+    out = Path(result["out_dir"])
+    console.print(f"shards: {out / 'shards'}\nreport: {out / 'report' / 'index.html'}")
 
 
 def run_demo(
@@ -209,7 +210,8 @@ def demo(
     out = out.resolve()
     console.print(
         f"parts run {result['parts_run']}, skipped {result['parts_skipped']}\n"
-        f"funnel: {out / 'funnel.json'}\nshards: {out / 'shards'} (manifest.json, README.md)"
+        f"funnel: {out / 'funnel.json'}\nshards: {out / 'shards'} (manifest.json, README.md)\n"
+        f"report: {out / 'report' / 'index.html'}"
     )
 
 
@@ -242,6 +244,19 @@ def crawl_cmd(
     cfg = _load(config)
     st = crawl.run_part(links_part, out, cfg.crawl)
     print_funnel({"crawl": {"in": st.n_in, "out": st.n_out, "dropped": dict(st.dropped)}})
+
+
+@app.command("report")
+def report_cmd(
+    out: Path = typer.Argument(..., help="output root of a build"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Write DIR/report/index.html (one offline page with plots) and DIR/report/summary.json."""
+    from pipeline import report
+
+    cfg = _load(config) if config is not None else None
+    page = report.run(out, cfg) / "index.html"
+    console.print(f"report: {page.resolve()}")
 
 
 @app.command("funnel")

@@ -45,3 +45,16 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory, prefect_harness):
+    """The demo built once per session: (build folder, flow result, the regenerated web).
+    Tests that change the build restore it (see test_e2e_demo's rerun test)."""
+    import demo as demo_web
+    from pipeline.cli import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    result = run_demo(out)
+    web = demo_web.generate(tmp_path_factory.mktemp("regen"))  # same seed, same web
+    return out, result, web

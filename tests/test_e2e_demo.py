@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.core.ledger import STAGES
 from pipeline.core.tokenizer import EOT_ID, get_encoding
 
 pytestmark = pytest.mark.slow
@@ -30,28 +31,17 @@ def _marker_content(raw: bytes) -> bytes:
 
 def _snapshot(root: Path) -> dict[str, bytes]:
     """Every output file of a build (markers hold input hashes, so they are outputs too);
-    not the records of a run (logs/, _progress/: times and rates of this run)."""
+    not the records of a run (logs/, _progress/, report/: times and rates of this run)."""
     snap: dict[str, bytes] = {}
     for p in sorted(root.rglob("*")):
         rel = str(p.relative_to(root))
         if not p.is_file() or p.name == "config.yaml" or "/web/" in f"/{rel}":
             continue
-        if rel.startswith(("logs/", "_progress/")):
+        if rel.startswith(("logs/", "_progress/", "report/")):
             continue
         raw = p.read_bytes()
         snap[rel] = _marker_content(raw) if rel.startswith("_done/") else raw
     return snap
-
-
-@pytest.fixture(scope="module")
-def demo_build(tmp_path_factory, prefect_harness):
-    import demo as demo_web
-    from pipeline.cli import run_demo
-
-    out = tmp_path_factory.mktemp("demo")
-    result = run_demo(out)
-    web = demo_web.generate(tmp_path_factory.mktemp("regen"))  # same seed, same web
-    return out, result, web
 
 
 def test_outputs_exist_and_read_back(demo_build):
@@ -267,3 +257,31 @@ def test_failed_part_is_reported_and_the_rest_is_built(prefect_harness, tmp_path
     manifest = json.loads((out / "shards" / "manifest.json").read_text())
     assert 0 < manifest["totals"]["rows"] == funnel["shards"]["out"]
     assert not (out / "_done" / "crawl" / "part-00001.json").exists()
+
+
+def test_progress_artifacts_reach_100_percent(demo_build):
+    """The flow publishes each stage's progress as a Prefect progress artifact."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    _, result, _ = demo_build
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(result["flow_run_id"])])
+            )
+        )
+    progress = {a.key: a for a in arts if a.type == "progress"}
+    assert set(progress) == {f"progress-demo-{s}" for s in STAGES}
+    for art in progress.values():
+        assert float(art.data) == 100.0, art
+        assert "parts" in (art.description or "")
+    # The funnel, the report's key figures and the link to the page.
+    others = {a.key: a.data for a in arts if a.type != "progress"}
+    assert set(others) == {"funnel-demo", "report-demo", "report-link-demo"}
+    page = (demo_build[0] / "report" / "index.html").resolve().as_uri()
+    assert page in others["report-link-demo"]  # Prefect stores a link as markdown
+    report_md = others["report-demo"]
+    assert f"| documents | {result['funnel']['shards']['out']:,} |" in report_md

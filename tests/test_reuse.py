@@ -107,7 +107,7 @@ def test_markers_of_the_earlier_layout_are_read(tmp_path: Path) -> None:
     """A marker written before file records ({path: sha256}) skips when the files match,
     after hashing them once, instead of redoing the part (a crawl would refetch the web)."""
     runs: list[int] = []
-    src, out, work = _step(tmp_path, runs)
+    src, _out, work = _step(tmp_path, runs)
     src.write_text("hello")
     run_marked(tmp_path, "filter", "part-00000", [src], "c", 1, work)
     mpath = tmp_path / "_done/filter/part-00000.json"

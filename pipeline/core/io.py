@@ -21,6 +21,9 @@ def part_name(index: int) -> str:
 def temp_path(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp makes 0600 files; outputs are for readers (a training job, a report in a
+    # browser) who may not be the user that built them.
+    os.fchmod(fd, 0o644)
     os.close(fd)
     return Path(tmp)
 
