@@ -2,7 +2,8 @@
 traps for every drop reason, a Pushshift-format dump that links to them, and a forward proxy
 on 127.0.0.1 that serves them. Outside pipeline/: no stage imports it.
 
-- web.py: `generate(out_dir, seed) -> DemoWeb` (pages, dump, expected counts per trap) and
+- web.py: `generate(out_dir, seed) -> DemoWeb` (pages, dump, expected counts per trap, an
+  evaluation set with some lines planted in kept pages for `webtext overlap`) and
   `demo_config(...)`, the matching partial corpus config
 - server.py: `serve(web)`, the forward proxy (a context manager yielding its URL)
 - text.py, html.py: the article texts and page templates

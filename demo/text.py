@@ -1508,3 +1508,78 @@ def foreign_article(rng: random.Random, lang: str) -> Article:
         topic="local",
         lang=lang,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# An evaluation set of its own: short local-history passages, one per line
+# --------------------------------------------------------------------------------------------
+
+# Templates used nowhere else in the demo, so the passages share no word 8-gram with the pages
+# except where web.py plants one verbatim (web.py also checks this, n-gram by n-gram).
+EVAL_SENTENCES = [
+    "{name} kept the ferry timetable from {town} pinned above the kitchen door for {num} years.",
+    "Every {weekday} in {month}, {name} walked the towpath by the {river} to count herons.",
+    "The bakery on {street} in {town} still sells {num} kinds of rye bread before seven.",
+    "When the {river} froze in {year}, children from {town} skated all the way to the mill.",
+    "{name} found a {thing} under the floorboards of the old post office in {town}.",
+    "Nobody in {town} remembers who painted the {thing} that hangs in the station waiting room.",
+    "The choir of {town} sang on the bridge over the {river} every {month} until {year}.",
+    "{name} swapped a {thing} for {num} jars of honey at the {weekday} market.",
+    "In {year} the lighthouse keeper at {town} logged {n} ships and one very lost swan.",
+    "The {river} carried a {thing} downstream for {num} miles before anyone fished it out.",
+    "Old maps of {town} show a second chapel where {street} now meets the river road.",
+    "{name} taught {num} generations of {town} pupils to row on the {river}.",
+    "The clock above the {town} corn exchange has run {num} minutes slow since {year}.",
+    "On {weekday} evenings the ferryman at {town} would play the fiddle for passengers.",
+    "A {thing} from {town} was lent to the county museum in {year} and never came back.",
+    "{name} still grows the plum trees that her grandmother planted along {street}.",
+    "The flood of {year} left a tide line on the {town} library wall that is still visible.",
+    "Each {month} the allotment society of {town} awards a {thing} for the longest marrow.",
+]
+EVAL_THINGS = [
+    "brass lantern",
+    "tin of buttons",
+    "green bicycle bell",
+    "wooden rowing oar",
+    "silver thimble",
+    "painted sign",
+    "ship in a bottle",
+    "copper kettle",
+    "leather satchel",
+    "box of lead soldiers",
+    "quilted blanket",
+    "weather vane",
+]
+EVAL_STREETS = [
+    "Tanner Row",
+    "Quay Street",
+    "Orchard Lane",
+    "Chapel Walk",
+    "Salt Yard",
+    "Ropewalk",
+    "Bell Street",
+    "Cooper Lane",
+]
+
+
+def eval_passage(rng: random.Random) -> str:
+    """Two sentences of invented local history: one line of the demo's evaluation set."""
+    first, second = rng.sample(EVAL_SENTENCES, 2)
+    sentences = []
+    for template in (first, second):
+        name, _ = person(rng)
+        sentences.append(
+            template.format(
+                name=name,
+                town=town(rng),
+                river=rng.choice(RIVERS),
+                street=rng.choice(EVAL_STREETS),
+                thing=rng.choice(EVAL_THINGS),
+                num=rng.choice(NUMBER_WORDS),
+                n=rng.randint(40, 400),
+                weekday=rng.choice(WEEKDAYS),
+                month=rng.choice(MONTHS),
+                year=rng.randint(1890, 1990),
+            )
+        )
+    return " ".join(sentences)

@@ -1,10 +1,13 @@
 """A local demo web: sites, traps, a Pushshift-format dump linking to them, and a forward proxy.
 
 `generate(out_dir, seed)` builds everything in memory from code (no copied text), writes the
-submission dump to out_dir/input/RS_demo-2017-06.zst and returns a `DemoWeb` that knows, for
-every trap, how many links were designed to fall into it. `serve(web)` runs an HTTP forward
-proxy on 127.0.0.1 that answers for all demo hosts, so demo URLs carry no port and the dump is
-the same on every run. `demo_config(...)` gives the matching partial corpus config.
+submission dump to out_dir/input/RS_demo-2017-06.zst and a small evaluation set of its own to
+out_dir/input/evalsets/demo_eval.txt (a few of its lines planted verbatim into kept articles,
+for `webtext overlap`), and returns a `DemoWeb` that knows, for every trap, how many links
+were designed to fall into it, and which evaluation lines the audit must find. `serve(web)`
+runs an HTTP forward proxy on 127.0.0.1 that answers for all demo hosts, so demo URLs carry no
+port and the dump is the same on every run. `demo_config(...)` gives the matching partial
+corpus config.
 
 Hosts use the reserved .test TLD (never resolvable) plus en.wikipedia.org, which is only ever
 reached through the proxy.
@@ -12,8 +15,10 @@ reached through the proxy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
+import re
 import urllib.robotparser
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +30,7 @@ import zstandard
 
 from demo import text as T
 from demo.html import (
+    COMMENTS,
     Link,
     SiteStyle,
     _slug,
@@ -186,6 +192,14 @@ N_FOREIGN_PER_LANG = 8
 N_WIKI = 10
 N_ROBOTS = 5
 N_MISSING = 6
+# The demo's own evaluation set: N_EVAL lines, of which some are planted verbatim (each as a
+# paragraph of its own) into regular articles that no duplicate copies: (English site index,
+# lines planted into its last regular article).
+EVAL_DIR = "evalsets"
+EVAL_NAME = "demo_eval.txt"
+N_EVAL = 30
+EVAL_PLANTS = [(0, 2), (3, 2), (4, 1)]
+EVAL_NGRAM = 8
 
 
 @dataclass
@@ -216,6 +230,12 @@ class DemoWeb:
     not_found: dict[str, bytes] = field(default_factory=dict)  # host -> its 404 page
     links: dict[str, list[str]] = field(default_factory=dict)  # design -> URLs submitted for it
     submissions: list[dict[str, Any]] = field(default_factory=list)  # as written to the dump
+    eval_path: Path | None = None  # the evaluation set: one example per line
+    eval_lines: list[str] = field(default_factory=list)
+    eval_planted: dict[str, list[int]] = field(default_factory=dict)  # url -> line numbers
+    # What `webtext overlap` must report for the evaluation set: examples, examples with
+    # overlap (= the planted lines), its distinct 8-grams and those found (the planted ones').
+    expected_overlap: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_pages(self) -> int:
@@ -247,6 +267,8 @@ class _Builder:
         self.listing: dict[str, list[tuple[Link, str]]] = {h: [] for h in self.styles}
         # Articles are rendered last, once every site's article list is known (related links).
         self.pending: list[tuple[str, str, T.Article, str, str]] = []
+        self.eval_lines: list[str] = []
+        self.eval_planted: dict[str, list[int]] = {}
 
     def rng(self, label: str) -> random.Random:
         # String seeds are hashed with SHA-512 by `random`: stable across runs and platforms.
@@ -539,9 +561,63 @@ def _build_web(b: _Builder) -> dict[str, list[str]]:
         b.info[url] = PageInfo(url, "redirect", "en", group=target)
         links["redirect"].append(url)
 
+    _plant_eval_lines(b, [originals[ENGLISH_HOSTS[i]][-1] for i, _ in EVAL_PLANTS])
     b.render_articles()
     b.render_indexes()
     return links
+
+
+def _words(text: str) -> list[str]:
+    """GPT-2's audit normalization (lower case, alphanumeric runs), for the expected figures."""
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+def _grams(text: str, n: int = EVAL_NGRAM) -> set[tuple[str, ...]]:
+    grams: set[tuple[str, ...]] = set()
+    for line in text.splitlines():
+        w = _words(line)
+        grams.update(tuple(w[i : i + n]) for i in range(len(w) - n + 1))
+    return grams
+
+
+def _plant_eval_lines(b: _Builder, targets: list[str]) -> None:
+    """Draw the evaluation set (b.eval_lines) and plant some of its lines into `targets`.
+
+    Every line shares no 8-gram with another line nor with any text of the web (article
+    paragraphs, titles, standfirsts, comments, Wikipedia pages): a candidate that does is
+    drawn again. So the audit finds exactly the planted lines, and only in their pages.
+    """
+    web_grams: set[tuple[str, ...]] = set()
+    for _, _, art, *_ in b.pending:
+        for text in (art.title, art.summary, *art.paragraphs):
+            web_grams |= _grams(text)
+    for info in b.info.values():
+        web_grams |= _grams(info.text)
+    for name, comment in COMMENTS:
+        web_grams |= _grams(f"{name} says: {comment}")
+    rng = b.rng("evalset")
+    taken: set[tuple[str, ...]] = set()
+    for _ in range(100 * N_EVAL):
+        if len(b.eval_lines) == N_EVAL:
+            break
+        line = T.eval_passage(rng)
+        grams = _grams(line)
+        if grams and not grams & taken and not grams & web_grams:
+            b.eval_lines.append(line)
+            taken |= grams
+    if len(b.eval_lines) < N_EVAL:
+        raise RuntimeError("demo: could not draw an evaluation set without shared 8-grams")
+    chosen = sorted(rng.sample(range(N_EVAL), sum(k for _, k in EVAL_PLANTS)))
+    for url, (_, k) in zip(targets, EVAL_PLANTS, strict=True):
+        lines, chosen = chosen[:k], chosen[k:]
+        b.eval_planted[url] = [i + 1 for i in lines]  # line numbers in the file
+        i = next(i for i, p in enumerate(b.pending) if f"http://{p[0]}{p[1]}" == url)
+        host, path, art, day, cseed = b.pending[i]
+        mid = len(art.paragraphs) // 2
+        paragraphs = art.paragraphs[:mid] + [b.eval_lines[j] for j in lines] + art.paragraphs[mid:]
+        art = dataclasses.replace(art, paragraphs=paragraphs)
+        b.pending[i] = (host, path, art, day, cseed)
+        b.info[url].text = art.text
 
 
 def _article_of(b: _Builder, url: str) -> T.Article:
@@ -737,6 +813,15 @@ def hash_str(s: str) -> int:
     return h
 
 
+def _write_if_changed(path: Path, data: bytes) -> None:
+    if path.is_file() and path.read_bytes() == data:
+        return  # a rerun leaves the file (and its mtime) alone
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def _write_dump(path: Path, subs: list[dict[str, Any]]) -> None:
     lines = [
         json.dumps(
@@ -748,13 +833,7 @@ def _write_dump(path: Path, subs: list[dict[str, Any]]) -> None:
     ]
     raw = ("\n".join(lines) + "\n").encode()
     # Single-threaded zstd at a fixed level: same input, same bytes.
-    data = zstandard.ZstdCompressor(level=19, write_checksum=True).compress(raw)
-    if path.is_file() and path.read_bytes() == data:
-        return  # a rerun leaves the file (and its mtime) alone
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    _write_if_changed(path, zstandard.ZstdCompressor(level=19, write_checksum=True).compress(raw))
 
 
 # --------------------------------------------------------------------------------------------
@@ -854,7 +933,8 @@ def _expected(
 
 
 def generate(out_dir: Path, seed: int = 0) -> DemoWeb:
-    """Build the demo web and write out_dir/input/RS_demo-2017-06.zst. Same seed, same bytes."""
+    """Build the demo web; write out_dir/input/RS_demo-2017-06.zst and the evaluation set
+    out_dir/input/evalsets/demo_eval.txt. Same seed, same bytes."""
     out_dir = Path(out_dir)
     b = _Builder(seed)
     links = _build_web(b)
@@ -866,6 +946,16 @@ def generate(out_dir: Path, seed: int = 0) -> DemoWeb:
     expected = {r: n for reasons in by_stage.values() for r, n in reasons.items()}
     expected["shards"] = n_articles
     pages = {h: dict(sorted(p.items())) for h, p in sorted(b.pages.items())}
+    eval_path = out_dir / "input" / EVAL_DIR / EVAL_NAME
+    _write_if_changed(eval_path, ("\n".join(b.eval_lines) + "\n").encode())
+    planted = sorted(n for lines in b.eval_planted.values() for n in lines)
+    all_grams = [_grams(line) for line in b.eval_lines]
+    expected_overlap = {
+        "examples": len(b.eval_lines),
+        "examples_with_overlap": len(planted),
+        "ngrams": len(set().union(*all_grams)),
+        "ngrams_found": len(set().union(*(all_grams[n - 1] for n in planted))),
+    }
     return DemoWeb(
         out_dir=out_dir,
         seed=seed,
@@ -879,6 +969,10 @@ def generate(out_dir: Path, seed: int = 0) -> DemoWeb:
         links={k: list(v) for k, v in links.items()},
         not_found={h: not_found_page(s) for h, s in sorted(b.styles.items())},
         submissions=[{k: v for k, v in s.items() if not k.startswith("_")} for s in subs],
+        eval_path=eval_path,
+        eval_lines=list(b.eval_lines),
+        eval_planted=dict(b.eval_planted),
+        expected_overlap=expected_overlap,
     )
 
 
@@ -904,4 +998,5 @@ def demo_config(out_dir: Path, web: DemoWeb, proxy_url: str) -> dict[str, Any]:
             "concurrent_per_domain": 8,
         },
         "shards": {"include_text": True, "val_fraction": 0.05, "max_rows_per_shard": 64},
+        "overlap": {"eval_sets": {"demo": str(web.eval_path)}},
     }

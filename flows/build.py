@@ -1,4 +1,5 @@
-"""The `build_corpus` flow: harvest -> crawl -> extract -> filter -> dedup -> shards.
+"""The `build_corpus` flow: harvest -> crawl -> extract -> filter -> dedup -> shards, then the
+evaluation-set overlap audit (when `overlap.eval_sets` names any) and the report.
 
 Each task wraps one pipeline driver and passes paths; every driver skips parts whose done
 marker matches, so a rerun (or a retry after a crash) redoes only unfinished work. A part that
@@ -19,7 +20,7 @@ from prefect.context import get_run_context
 from flows.progress import ProgressArtifacts
 from flows.reddit import fetch_api_months
 from flows.runners import make_task_runner
-from pipeline import crawl, dedup, extract, harvest, report, shards
+from pipeline import crawl, dedup, extract, harvest, overlap, report, shards
 from pipeline import filter as filter_stage
 from pipeline.core import progress
 from pipeline.core.config import CorpusConfig, load_config, parse_config
@@ -27,6 +28,7 @@ from pipeline.core.errors import PartError, RetryableError
 from pipeline.core.io import atomic_write_json, part_name
 from pipeline.core.ledger import StageStats
 from pipeline.core.stage import funnel_from_stats
+from pipeline.preflight import preflight
 
 
 def _retry_only_retryable(task: Any, task_run: Any, state: Any) -> bool:
@@ -92,6 +94,12 @@ def shards_task(part_names: list[str], cfg_data: dict[str, Any]) -> dict[str, An
     cfg = _cfg(cfg_data)
     root = Path(cfg.out_dir)
     return shards.run([root / "dedup" / n for n in part_names], root, cfg).to_json()
+
+
+@task(name="overlap", **_TASK_OPTS)
+def overlap_task(cfg_data: dict[str, Any]) -> dict[str, Any]:
+    cfg = _cfg(cfg_data)
+    return overlap.run(Path(cfg.out_dir), cfg)
 
 
 @task(name="report", **_TASK_OPTS)
@@ -177,6 +185,17 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
         markdown=funnel_markdown(funnel),
         description=f"webtext funnel of {cfg.name}",
     )
+    if cfg.overlap.eval_sets:
+        try:
+            audit = overlap_task(cfg_data)
+        except Exception as err:  # noqa: BLE001 - the shards stand; the failure is reported
+            failures.append(f"overlap: {type(err).__name__}: {err}")
+        else:
+            create_markdown_artifact(
+                key=_artifact_key("overlap", cfg.name),
+                markdown=overlap.markdown(audit),
+                description=f"webtext evaluation-set overlap of {cfg.name}",
+            )
     try:
         report_dir = Path(report_task(cfg_data))
     except Exception as err:  # noqa: BLE001 - the shards stand; the failure is reported
@@ -251,6 +270,6 @@ def build_corpus(
     """Entry point for `webtext build` and deployments: load the config (failing before any
     work), then run the stages on the task runner the config names."""
     cfg = load_config(config_path, overrides)
-    harvest.check_inputs(cfg.harvest)
+    preflight(cfg)
     runner = make_task_runner(cfg.runner)
     return build_stages.with_options(task_runner=runner)(cfg.model_dump(mode="json"))

@@ -95,10 +95,10 @@ def run_build(
     per interval. Prefect's records go to OUT/logs/build.log, its server's to
     OUT/logs/prefect-server.log."""
     cfg = _load(config, overrides)
-    from pipeline.harvest import check_inputs
+    from pipeline.preflight import preflight
 
     try:
-        check_inputs(cfg.harvest)
+        preflight(cfg)
     except ConfigError as err:
         _fail_config(err)
     root = Path(cfg.out_dir)
@@ -257,6 +257,109 @@ def report_cmd(
     cfg = _load(config) if config is not None else None
     page = report.run(out, cfg) / "index.html"
     console.print(f"report: {page.resolve()}")
+
+
+@app.command("wiki-index")
+def wiki_index_cmd(
+    sources: list[Path] = typer.Argument(
+        ..., help="pages-articles dumps (.xml, .xml.bz2), wikimedia/wikipedia Parquet, .txt"
+    ),
+    out: Path = typer.Option(..., "--out", help="index folder to write"),
+    ngram: int = typer.Option(8, "--ngram", help="word n-gram length (wikipedia.ngram)"),
+    processes: int = typer.Option(
+        os.cpu_count() or 1, "--processes", help="workers parsing dump markup"
+    ),
+) -> None:
+    """Build a Wikipedia n-gram index for `wikipedia.index` and `webtext wiki-strip`."""
+    from pipeline.filter.wiki_index import build_index
+
+    try:
+        meta = build_index(sources, out, ngram, processes)
+    except ConfigError as err:
+        _fail_config(err)
+    console.print(
+        f"{out}: {meta['ngrams']:,} distinct {ngram}-grams of {meta['texts']:,} texts "
+        f"in {meta['build_seconds']:.1f} s"
+    )
+
+
+@app.command("wiki-strip")
+def wiki_strip_cmd(
+    src: Path = typer.Argument(..., help='JSON lines {"id", "text"}'),
+    dst: Path = typer.Argument(..., help="JSON lines with wiki_overlap and removed_paragraphs"),
+    index: Path = typer.Option(..., "--index", help="index folder from `webtext wiki-index`"),
+    threshold: float = typer.Option(
+        0.2, "--threshold", help="share of a paragraph's n-grams that removes it"
+    ),
+) -> None:
+    """Remove paragraphs (lines) copied from Wikipedia from any JSON-lines corpus."""
+    from pipeline.filter.wiki_index import load_index, read_meta
+    from pipeline.filter.wiki_strip import strip_jsonl
+
+    try:
+        n = int(read_meta(index)["ngram"])
+        counts = strip_jsonl(src, dst, load_index(index), n, threshold)
+    except ConfigError as err:
+        _fail_config(err)
+    console.print(
+        f"{dst}: {counts['documents']:,} documents, {counts['paragraphs']:,} paragraphs "
+        f"removed from {counts['stripped']:,} of them"
+    )
+
+
+@app.command("overlap")
+def overlap_cmd(
+    corpus: list[Path] = typer.Argument(
+        ...,
+        help="a build folder (its dedup parts), a shards folder, or Parquet/JSONL files with "
+        "a text column",
+    ),
+    eval_: list[str] = typer.Option(
+        [],
+        "--eval",
+        help="NAME=FILE: one evaluation example per line (.txt, or .jsonl with a text field); "
+        "repeat for more sets (added to the config's overlap.eval_sets)",
+    ),
+    json_out: Path | None = typer.Option(
+        None,
+        "--json",
+        help="write the figures as JSON here (default for a build folder: BUILD/overlap.json, "
+        "which the report shows)",
+    ),
+    ngram: int | None = typer.Option(None, "--ngram", help="word n-gram length (default 8)"),
+    top: int | None = typer.Option(None, "--top", help="documents listed per set (default 10)"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """GPT-2's overlap audit: the share of each evaluation set's 8-grams found in the corpus."""
+    from pipeline import overlap
+    from pipeline.core.io import atomic_write_json
+    from pipeline.overlap.corpus import build_parts
+
+    cfg = _load(config)
+    sets: dict[str, str] = dict(cfg.overlap.eval_sets)
+    for item in eval_:
+        name, sep, file = item.partition("=")
+        if not sep or not name.strip() or not file.strip():
+            _fail_config(ConfigError(f"--eval expects NAME=FILE, got {item!r}"))
+        sets[name.strip()] = str(Path(file.strip()).resolve())
+    if not sets:
+        _fail_config(ConfigError("no evaluation sets: give --eval NAME=FILE"))
+    try:
+        result = overlap.audit(
+            corpus,
+            sets,
+            ngram=cfg.overlap.ngram if ngram is None else ngram,
+            top=cfg.overlap.top_documents if top is None else top,
+            tokenizer=cfg.tokenizer,
+        )
+    except ConfigError as err:
+        _fail_config(err)
+    if json_out is None and len(corpus) == 1 and build_parts(corpus[0]):
+        json_out = corpus[0] / overlap.OUTPUT
+    if json_out is not None:
+        atomic_write_json(json_out, result)
+        console.print(f"overlap: {json_out.resolve()}")
+    sys.stdout.write(overlap.markdown(result) + "\n")
 
 
 @app.command("funnel")

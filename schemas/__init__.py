@@ -3,6 +3,7 @@
 from schemas.records import (
     DOCS_SCHEMA,
     FETCH_SCHEMA,
+    FILTERED_SCHEMA,
     LEDGER_SCHEMA,
     LINKS_SCHEMA,
     SHARD_SCHEMA_BASE,
@@ -18,6 +19,7 @@ from schemas.records import (
 __all__ = [
     "DOCS_SCHEMA",
     "FETCH_SCHEMA",
+    "FILTERED_SCHEMA",
     "LEDGER_SCHEMA",
     "LINKS_SCHEMA",
     "SHARD_SCHEMA_BASE",

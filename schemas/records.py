@@ -209,6 +209,11 @@ DOCS_SCHEMA = pa.schema(
 )
 
 
+# Filtered documents: DOCS_SCHEMA plus how many characters of copied Wikipedia paragraphs the
+# filter removed from `text` (null: no Wikipedia reference configured).
+FILTERED_SCHEMA = DOCS_SCHEMA.append(pa.field("wiki_stripped_chars", pa.int32()))
+
+
 SIGNATURE_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),

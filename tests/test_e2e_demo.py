@@ -278,9 +278,10 @@ def test_progress_artifacts_reach_100_percent(demo_build):
     for art in progress.values():
         assert float(art.data) == 100.0, art
         assert "parts" in (art.description or "")
-    # The funnel, the report's key figures and the link to the page.
+    # The funnel, the overlap audit, the report's key figures and the link to the page.
     others = {a.key: a.data for a in arts if a.type != "progress"}
-    assert set(others) == {"funnel-demo", "report-demo", "report-link-demo"}
+    assert set(others) == {"funnel-demo", "overlap-demo", "report-demo", "report-link-demo"}
+    assert "| demo | " in others["overlap-demo"]  # the evaluation-set overlap table
     page = (demo_build[0] / "report" / "index.html").resolve().as_uri()
     assert page in others["report-link-demo"]  # Prefect stores a link as markdown
     report_md = others["report-demo"]

@@ -13,7 +13,7 @@ from pipeline.core.ledger import STAGES, STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "pipeline"
-STAGE_PACKAGES = ("harvest", "crawl", "extract", "filter", "dedup", "shards", "report")
+STAGE_PACKAGES = ("harvest", "crawl", "extract", "filter", "dedup", "shards", "report", "overlap")
 
 # (importing module, imported module) pairs allowed beyond the rules, each with its reason.
 EXCEPTIONS = {
@@ -112,7 +112,7 @@ def test_the_walk_sees_imports() -> None:
     imports = _imports(PIPELINE / "cli.py")
     assert "pipeline.harvest" in imports  # `from pipeline import harvest` inside a command
     assert "flows.build" in imports or any(i.startswith("flows") for i in imports)
-    assert "pipeline.core.ngrams" in _imports(PIPELINE / "filter" / "wikipedia.py")
+    assert "pipeline.core.ngrams" in _imports(PIPELINE / "filter" / "wiki_strip.py")
     assert _owner("pipeline.dedup.lsh") == "dedup" and _owner("pipeline.cli") is None
 
 
@@ -127,8 +127,8 @@ def test_stage_package_says_what_it_does_and_exposes_its_driver(name: str) -> No
     assert pkg.__doc__ and len(pkg.__doc__.strip().splitlines()) >= 3
     assert pkg.STAGE == name and isinstance(pkg.VERSION, int)
     # Stages whose parts are independent expose `run_part` (one part, with its done marker);
-    # dedup, shards and report work over all parts at once and expose `run`.
-    driver = "run" if name in ("dedup", "shards", "report") else "run_part"
+    # dedup, shards, report and overlap work over all parts at once and expose `run`.
+    driver = "run" if name in ("dedup", "shards", "report", "overlap") else "run_part"
     assert callable(getattr(pkg, driver))
     for export in getattr(pkg, "__all__", []):
         assert hasattr(pkg, export), f"pipeline.{name}.__all__ names missing {export}"

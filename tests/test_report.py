@@ -103,7 +103,11 @@ def make_build(root: Path) -> dict[str, Any]:
                     "reason": "wikipedia",
                     "detail": "wikipedia.org",
                 },
-                {"key": "http://copy.test/w", "reason": "wikipedia_overlap", "detail": "0.91"},
+                {
+                    "key": "http://copy.test/w",
+                    "reason": "wikipedia_copy",
+                    "detail": "12 < 128 tokens left after 900 chars of Wikipedia",
+                },
             ]
             + [
                 {"key": f"http://es.test/{k}", "reason": "wrong_language", "detail": f"es 0.9{k}"}
@@ -586,7 +590,7 @@ def test_language_and_wikipedia(synthetic):
     assert lang["lang_score"]["counts"][-2:] == [1, 4]
 
     w = s["wikipedia"]
-    assert w["dropped"] == {"wikipedia": 2, "wikipedia_overlap": 1}
+    assert w["dropped"] == {"wikipedia": 2, "wikipedia_copy": 1}
     ov = [float(np.float32(d["wiki_overlap"])) for d in docs if d["wiki_overlap"] is not None]
     _expect_hist(ov, w["overlap"]["docs"], last_closed=True)
     assert w["overlap"]["docs"]["count"] == 4 and w["overlap"]["docs"]["missing"] == 6

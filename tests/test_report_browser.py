@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Charts the demo has no data for, shown as a note: it sets no filter.wikipedia_dump.
+# Charts the demo has no data for, shown as a note: it sets no Wikipedia reference.
 EMPTY_IN_DEMO = {"chart-wiki-overlap"}
 
 

@@ -1,49 +1,32 @@
-"""Wikipedia overlap: dump parsing, markup stripping, n-gram overlap, index caching."""
+"""Wikipedia by content: reference sources, the n-gram index, paragraph stripping, CLIs."""
 
 from __future__ import annotations
 
 import bz2
-import itertools
+import json
+import random
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from pipeline.core.config import load_config
+from pipeline.core.config import WikipediaConfig, load_config, parse_config
+from pipeline.core.errors import ConfigError
 from pipeline.core.ngrams import ngram_hashes, normalize
-from pipeline.filter import wikipedia as wiki
+from pipeline.filter import wiki_index, wiki_sources
+from pipeline.filter.wiki_strip import strip_paragraphs
+from tests.test_dedup_helpers import gold_bodies
 
 DUMP = "wikipedia/enwiki-sample-pages-articles.xml.bz2"
-
-# Unrelated filler: a fixed vocabulary of invented words, drawn with a seed.
-VOCAB = [f"zorb{i}x" for i in range(500)]
-
-
-def filler(n_words: int, seed: int) -> str:
-    rng = np.random.default_rng(seed)
-    return " ".join(VOCAB[i] for i in rng.integers(0, len(VOCAB), n_words))
-
-
-def two_paragraphs(dump: Path, min_words: int = 60) -> str:
-    """Two consecutive long paragraphs of one article's plain text."""
-    for _, text in wiki.iter_articles(dump):
-        paras = text.split("\n\n")
-        for a, b in itertools.pairwise(paras):
-            if len(a.split()) >= min_words and len(b.split()) >= min_words:
-                return a + "\n\n" + b
-    raise AssertionError("no article with two long consecutive paragraphs")
-
-
-def mixed(copied: str, n_filler: int, seed: int = 0) -> tuple[str, float]:
-    """Copied text then filler, and the overlap expected: n-grams inside the copy / all."""
-    doc = copied + "\n\n" + filler(n_filler, seed)
-    n = 13
-    w_copy = len(normalize(copied).split())
-    w_all = len(normalize(doc).split())
-    return doc, (w_copy - n + 1) / (w_all - n + 1)
+N = WikipediaConfig().ngram
+THRESHOLD = WikipediaConfig().paragraph_overlap
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +35,22 @@ def dump(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def index(dump: Path) -> np.ndarray:
-    idx, _ = wiki.build_index(dump, 13)
-    return idx
+def articles(dump: Path) -> list[str]:
+    return list(wiki_sources.iter_articles(dump))
 
 
-def test_parser_yields_exactly_the_articles(dump: Path) -> None:
+@pytest.fixture(scope="module")
+def index_dir(dump: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wiki") / "index"
+    wiki_index.build_index([dump], out, N, processes=2)
+    return out
+
+
+def _paragraphs(articles: list[str], min_words: int) -> list[str]:
+    return [p for a in articles for p in a.split("\n") if len(p.split()) >= min_words]
+
+
+def test_parser_yields_exactly_the_articles(dump: Path, articles: list[str]) -> None:
     with bz2.open(dump) as f:
         xml = f.read().decode("utf-8")
     pages = re.findall(r"<page>.*?</page>", xml, re.DOTALL)
@@ -67,12 +60,13 @@ def test_parser_yields_exactly_the_articles(dump: Path) -> None:
         if "<ns>0</ns>" in p and "<redirect" not in p
     ]
     assert len(pages) == 206 and len(expected) == 106
-    titles = [t for t, _ in wiki.iter_pages(dump)]
+    titles = [t for t, _ in wiki_sources.iter_pages(dump)]
     assert titles == [t.replace("&amp;", "&").replace("&quot;", '"') for t in expected]
-    # every article yields text, and no markup survives in it
-    for title, text in wiki.iter_articles(dump):
-        assert text, title
-        assert "{{" not in text and "[[" not in text and "<ref" not in text, title
+    assert len(articles) == 106
+    for text in articles:  # every article yields text, and no markup survives in it
+        assert text
+        assert "{{" not in text and "[[" not in text and "<ref" not in text
+        assert "|}" not in text and "thumb|" not in text
 
 
 def test_strip_markup() -> None:
@@ -87,40 +81,194 @@ def test_strip_markup() -> None:
         "See [https://example.org the site].\n"
         "[[Category:Mathematicians]]\n[[de:Ada]]"
     )
-    assert wiki.strip_markup(src) == (
+    assert wiki_sources.strip_markup(src) == (
         "Ada was a math person from London. She wrote notes.\n"
-        "Early life\n\n"
+        "Early life\n"
         "a listed item\n"
         "See the site."
     )
 
 
-def test_overlap_of_copied_paragraphs(dump: Path, index: np.ndarray) -> None:
-    copied = two_paragraphs(dump)
-    high, expect_high = mixed(copied, 80)
-    low, expect_low = mixed(copied, 600)
-    assert 0.55 < expect_high < 0.85 and 0.1 < expect_low < 0.45
-    got_high, got_low = wiki.overlap(high, index), wiki.overlap(low, index)
-    assert got_high == pytest.approx(expect_high, abs=0.02)
-    assert got_low == pytest.approx(expect_low, abs=0.02)
-    assert got_high > 0.5 > got_low
-    # batched equals one by one; a copy of the whole paragraphs is all overlap
-    assert wiki.overlaps([high, low, copied], index).tolist() == pytest.approx(
-        [got_high, got_low, 1.0]
+def test_index_equals_the_naive_computation(articles: list[str], index_dir: Path) -> None:
+    index = wiki_index.load_index(index_dir)
+    lines = [normalize(p) for a in articles for p in a.split("\n")]
+    naive = np.unique(np.concatenate([ngram_hashes(x, N) for x in lines if x]))
+    assert np.array_equal(np.asarray(index), naive)
+    meta = wiki_index.read_meta(index_dir)
+    assert meta["ngrams"] == naive.size and meta["ngram"] == N and meta["texts"] == 106
+    assert meta["sha256"] == __import__("hashlib").sha256(naive.astype("<u8").tobytes()).hexdigest()
+
+
+def test_sources_and_spills_give_the_same_index(
+    articles: list[str], index_dir: Path, tmp_path: Path
+) -> None:
+    """The dump, its text as wikimedia/wikipedia Parquet, and as .txt paragraphs: one index,
+    also when the external sort spills every few thousand hashes."""
+    want = wiki_index.read_meta(index_dir)["sha256"]
+    pq.write_table(
+        pa.table(
+            {
+                "id": [str(i) for i in range(len(articles))],
+                "url": [f"https://en.wikipedia.org/wiki?curid={i}" for i in range(len(articles))],
+                "title": [f"t{i}" for i in range(len(articles))],
+                "text": articles,
+            }
+        ),
+        tmp_path / "train-00000-of-00001.parquet",
     )
+    (tmp_path / "txt").mkdir()
+    (tmp_path / "txt" / "wiki.txt").write_text("\n".join(articles) + "\n", encoding="utf-8")
+    for name, sources, buffer in (
+        ("parquet", [tmp_path / "train-00000-of-00001.parquet"], wiki_index.BUFFER),
+        ("txt-folder", [tmp_path / "txt"], wiki_index.BUFFER),
+        ("spilled", [tmp_path / "txt" / "wiki.txt"], 5_000),
+    ):
+        meta = wiki_index.build_index(sources, tmp_path / name, N, buffer=buffer)
+        assert meta["sha256"] == want, name
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
-def test_no_wikipedia_and_short_texts(index: np.ndarray) -> None:
-    assert wiki.overlap(filler(400, 7), index) == 0.0
-    assert wiki.overlap("Anarchism is a political philosophy", index) == 0.0  # < 13 words
-    assert wiki.overlap("", index) == 0.0
-    assert wiki.overlaps([], index).size == 0
+def _edit(paragraph: str, vocab: list[str], rng: random.Random, rate: float = 0.1) -> str:
+    words = paragraph.split()
+    for i in rng.sample(range(len(words)), int(len(words) * rate)):
+        words[i] = rng.choice(vocab)
+    return " ".join(words)
 
 
-def test_index_is_sorted_unique_and_deterministic(dump: Path, index: np.ndarray) -> None:
-    assert index.dtype == np.uint64 and index.size > 100_000
-    assert np.all(index[1:] > index[:-1])
-    # The same hashes in a fresh interpreter (no PYTHONHASHSEED dependence).
+def test_copied_paragraphs_are_stripped_and_independent_text_is_not(
+    shared_data: Path, articles: list[str], index_dir: Path, tmp_path: Path
+) -> None:
+    """Must-show 1: 300 pages of real news text with 1-3 Wikipedia paragraphs copied, edited
+    (10% of words changed) or quoted lose exactly those paragraphs (precision and recall
+    >= 0.95); pages of prose on the same topics that the reference does not hold lose nothing.
+    """
+    index = wiki_index.load_index(index_dir)
+    news = [p for b in gold_bodies(shared_data) for p in b.split("\n") if len(p.split()) >= 20]
+    vocab = sorted({w for p in news for w in p.split()})
+    paras = _paragraphs(articles, 40)
+    rng = random.Random(7)
+    pages: list[str] = []
+    planted: list[set[int]] = []
+    kinds: dict[str, int] = {"copy": 0, "edit": 0, "quote": 0}
+    for _ in range(300):
+        lines = rng.sample(news, 6)
+        where: set[int] = set()
+        for _ in range(rng.randint(1, 3)):
+            p = rng.choice(paras)
+            kind = rng.choice(list(kinds))
+            kinds[kind] += 1
+            text = {
+                "copy": p,
+                "edit": _edit(p, vocab, rng) if kind == "edit" else p,
+                "quote": f'As Wikipedia puts it: "{p}" (retrieved in 2017)',
+            }[kind]
+            pos = rng.randint(0, len(lines))
+            lines.insert(pos, text)
+            where = {i + 1 if i >= pos else i for i in where} | {pos}
+        pages.append("\n".join(lines))
+        planted.append(where)
+    results = strip_paragraphs(pages, index, N, THRESHOLD)
+    tp = sum(len(set(r.removed) & w) for r, w in zip(results, planted, strict=True))
+    fp = sum(len(set(r.removed) - w) for r, w in zip(results, planted, strict=True))
+    fn = sum(len(w - set(r.removed)) for r, w in zip(results, planted, strict=True))
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    assert min(kinds.values()) > 50
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    for page, res, where in zip(pages, results, planted, strict=True):
+        kept = [x for i, x in enumerate(page.split("\n")) if i not in set(res.removed)]
+        assert res.text == "\n".join(kept)
+    # Same topics, written independently: the reference holds half of the articles; pages made
+    # of the other half's paragraphs and news text lose nothing.
+    half = wiki_index.build_index(
+        [_write_txt(tmp_path / "half.txt", articles[::2])], tmp_path / "half", N
+    )
+    assert half["texts"] > 0
+    half_index = wiki_index.load_index(tmp_path / "half")
+    others = _paragraphs(articles[1::2], 40)
+    indep = ["\n".join(rng.sample(others, 3) + rng.sample(news, 3)) for _ in range(300)]
+    lost = [r for r in strip_paragraphs(indep, half_index, N, THRESHOLD) if r.removed]
+    assert lost == []
+    # ...while the half the reference holds is found in the same kind of page.
+    held = _paragraphs(articles[::2], 40)
+    found = strip_paragraphs(
+        ["\n".join(rng.sample(held, 2)) for _ in range(50)], half_index, N, 0.2
+    )
+    assert all(len(r.removed) == 2 for r in found)
+
+
+def _write_txt(path: Path, texts: list[str]) -> Path:
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return path
+
+
+def test_overlap_and_removal_are_exact(index_dir: Path, articles: list[str]) -> None:
+    """The figures equal a brute-force count over sets of hashes, line by line."""
+    index = wiki_index.load_index(index_dir)
+    members = set(np.asarray(index).tolist())
+    rng = random.Random(3)
+    paras = _paragraphs(articles, 20)
+    doc = "\n".join(
+        [
+            "Short line.",
+            rng.choice(paras),
+            "An invented paragraph about zorbs and quibbles that nobody ever wrote before today.",
+            _edit(rng.choice(paras), ["zorb", "quibble"], rng, 0.3),
+            "",
+        ]
+    )
+    hits = total = 0
+    removed = []
+    for i, line in enumerate(doc.split("\n")):
+        h = ngram_hashes(normalize(line), N).tolist()
+        found = sum(x in members for x in h)
+        hits, total = hits + found, total + len(h)
+        if h and found >= THRESHOLD * len(h):
+            removed.append(i)
+    (res,) = strip_paragraphs([doc], index, N, THRESHOLD)
+    assert res.removed == removed and 1 in removed and 0 not in removed and 2 not in removed
+    assert res.overlap == pytest.approx(hits / total)
+    assert strip_paragraphs(["", "a b c"], index, N, THRESHOLD)[0].overlap == 0.0
+
+
+def test_ensure_index_builds_once_for_parallel_parts(
+    dump: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    txt = _write_txt(tmp_path / "ref.txt", [" ".join(f"w{i}" for i in range(50))])
+    calls: list[int] = []
+    real = wiki_index.build_index
+
+    def counting(*a, **k):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(wiki_index, "build_index", counting)
+    got: list[Path] = []
+    threads = [
+        threading.Thread(
+            target=lambda: got.append(
+                wiki_index.ensure_index([str(txt)], None, N, tmp_path / "out")
+            )
+        )
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(got)) == 1
+    assert wiki_index.read_meta(got[0])["ngrams"] == 50 - N + 1
+    txt.write_text(" ".join(f"v{i}" for i in range(60)) + "\n")  # a changed source
+    again = wiki_index.ensure_index([str(txt)], None, N, tmp_path / "out")
+    assert again != got[0] and len(calls) == 2
+    # a prebuilt index is used as it is, and must hold the configured n
+    assert wiki_index.ensure_index([], str(again), N, tmp_path / "x") == again
+    with pytest.raises(ConfigError, match="holds"):
+        wiki_index.ensure_index([], str(again), N + 1, tmp_path / "x")
+    with pytest.raises(ConfigError, match="not found"):
+        wiki_index.ensure_index([str(tmp_path / "nope.xml.bz2")], None, N, tmp_path / "out")
+
+
+def test_hashes_do_not_depend_on_the_interpreter() -> None:
     code = (
         "from pipeline.core.ngrams import ngram_hashes;"
         "print(ngram_hashes('a b c d e f g h i j k l m n o', 13).tolist())"
@@ -132,52 +280,102 @@ def test_index_is_sorted_unique_and_deterministic(dump: Path, index: np.ndarray)
             text=True,
             check=True,
             env={"PYTHONHASHSEED": seed, "PATH": ""},
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=REPO,
         ).stdout
         for seed in ("1", "2")
     }
     assert outs == {str(ngram_hashes("a b c d e f g h i j k l m n o", 13).tolist()) + "\n"}
 
 
-def test_index_cache(dump: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    idx = wiki.load_index(dump, 13, tmp_path)
-    files = sorted((tmp_path / "wikipedia").glob("ngrams-*.npy"))
-    assert len(files) == 1 and not list((tmp_path / "wikipedia").glob(".*.tmp"))
-    mtime = files[0].stat().st_mtime_ns
-
-    def no_parse(*a: object, **k: object) -> None:
-        raise AssertionError("index rebuilt")
-
-    monkeypatch.setattr(wiki, "build_index", no_parse)
-    again = wiki.load_index(dump, 13, tmp_path)
-    assert files[0].stat().st_mtime_ns == mtime
-    assert np.array_equal(idx, again)
-    monkeypatch.undo()
-    # another n is another index
-    wiki.load_index(dump, 8, tmp_path)
-    assert len(list((tmp_path / "wikipedia").glob("ngrams-*.npy"))) == 2
-
-
-def test_fingerprint_follows_dump_content(tmp_path: Path) -> None:
-    xml = tmp_path / "tiny.xml"
-    page = (
-        '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/"><page><title>T</title>'
-        "<ns>0</ns><id>1</id><revision><text>{}</text></revision></page></mediawiki>"
+def test_cli_index_and_strip(articles: list[str], tmp_path: Path) -> None:
+    ref = _write_txt(tmp_path / "ref.txt", articles[:10])
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "wiki-index",
+            str(ref),
+            "--out",
+            str(tmp_path / "i"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
     )
-    xml.write_text(page.format("one two three four"))
-    cache = tmp_path / "out" / "wikipedia"
-    fp1 = wiki.index_fingerprint(xml, 13, cache)
-    assert wiki.index_fingerprint(xml, 13, cache) == fp1
-    assert wiki.index_fingerprint(xml, 12, cache) != fp1
-    xml.write_text(page.format("one two three five"))
-    assert wiki.index_fingerprint(xml, 13, cache) != fp1
-    assert [t for t, _ in wiki.iter_pages(xml)] == ["T"]  # plain .xml, export-0.11 namespace
+    assert run.returncode == 0, run.stderr
+    copied = _paragraphs(articles[:10], 40)[0]
+    docs = [
+        {
+            "id": "a",
+            "text": f"Our own opening words here, written by us alone for this page today.\n{copied}\nOur own closing words, also written by us alone for this page today.",
+        },
+        {"id": "b", "text": "Nothing from the reference in this one at all, no."},
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    dst = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "pipeline.cli", "wiki-strip", "--index", str(tmp_path / "i")]
+    run = subprocess.run(
+        [*cmd, str(src), str(dst)], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    out = [json.loads(x) for x in dst.read_text().splitlines()]
+    assert [o["id"] for o in out] == ["a", "b"]
+    assert out[0]["removed_paragraphs"] == [1]
+    assert (
+        out[0]["text"]
+        == "Our own opening words here, written by us alone for this page today.\nOur own closing words, also written by us alone for this page today."
+    )
+    assert 0.5 < out[0]["wiki_overlap"] < 1.0
+    assert out[1]["removed_paragraphs"] == [] and out[1]["wiki_overlap"] == 0.0
+    assert out[1]["text"] == docs[1]["text"]
+    src.write_text('{"id": "x"}\n')
+    run = subprocess.run(
+        [*cmd, str(src), str(dst)], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert run.returncode == 2 and "in.jsonl:1" in run.stderr
 
 
-def test_config_resolves_dump_path(tmp_path: Path) -> None:
+def test_config(tmp_path: Path) -> None:
     cfg_file = tmp_path / "c.yaml"
-    cfg_file.write_text("filter:\n  wikipedia_dump: data/enwiki.xml.bz2\n  wiki_ngram: 8\n")
+    cfg_file.write_text(
+        "wikipedia:\n  sources: [data/enwiki.xml.bz2]\n  ngram: 13\n"
+        "decontaminate:\n  eval_sets: {lambada: evals/lambada.jsonl}\n"
+    )
     cfg = load_config(cfg_file)
-    assert cfg.filter.wikipedia_dump == str(tmp_path / "data" / "enwiki.xml.bz2")
-    assert cfg.filter.wiki_ngram == 8 and cfg.filter.max_wiki_overlap == 0.5
-    assert load_config(None).filter.wikipedia_dump is None
+    assert cfg.wikipedia.sources == [str(tmp_path / "data" / "enwiki.xml.bz2")]
+    assert cfg.wikipedia.enabled and cfg.wikipedia.ngram == 13
+    assert cfg.decontaminate.eval_sets == {"lambada": str(tmp_path / "evals" / "lambada.jsonl")}
+    assert not load_config(None).wikipedia.enabled
+    with pytest.raises(ConfigError, match="moved to wikipedia.sources"):
+        parse_config({"filter": {"wikipedia_dump": "x.xml"}})
+
+
+def test_normalize_lines_equals_normalize_per_line() -> None:
+    from pipeline.core.ngrams import normalize_lines
+
+    rng = random.Random(1)
+    chars = "abc XYZ\n\t.,;é“”ﬁ①\u2028\u00a0\u0301\x1c😀Ⅸ"
+    for _ in range(5000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 40)))
+        assert normalize_lines(text) == [normalize(x) for x in text.split("\n")], repr(text)
+
+
+def test_preflight_names_missing_references(tmp_path: Path) -> None:
+    from pipeline.preflight import preflight
+
+    dump = tmp_path / "RS_2017-01.ndjson"
+    dump.write_text("")
+    base = {"out_dir": str(tmp_path / "out"), "harvest": {"inputs": [str(dump)]}}
+    preflight(parse_config(base))
+    for extra, message in (
+        ({"wikipedia": {"sources": [str(tmp_path / "enwiki.xml.bz2")]}}, "not found"),
+        ({"wikipedia": {"index": str(tmp_path / "idx")}}, "not a webtext Wikipedia index"),
+        ({"decontaminate": {"eval_sets": {"ptb": str(tmp_path / "ptb.txt")}}}, "file not found"),
+        ({"overlap": {"eval_sets": {"ptb": str(tmp_path / "ptb.txt")}}}, "file not found"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            preflight(parse_config({**base, **extra}))
+    assert not (tmp_path / "out").exists()  # nothing written before the checks pass

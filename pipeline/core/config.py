@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.core.errors import ConfigError
 
@@ -351,19 +358,78 @@ class FilterConfig(Section):
     max_boilerplate_hits: int | None = Field(
         None, description="lorem ipsum / cookie / javascript notices (null: off)"
     )
-    wikipedia_dump: str | None = Field(
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        moved = {
+            "wikipedia_dump": "wikipedia.sources",
+            "wiki_ngram": "wikipedia.ngram",
+            "max_wiki_overlap": "wikipedia.paragraph_overlap (copied paragraphs are now "
+            "stripped, not whole documents dropped)",
+        }
+        if isinstance(data, dict):
+            for old, new in moved.items():
+                if old in data:
+                    raise ValueError(f"filter.{old} moved to {new}")
+        return data
+
+
+class WikipediaConfig(Section):
+    """Copies of Wikipedia inside pages, found by word n-gram overlap with a reference."""
+
+    sources: list[str] = Field(
+        default_factory=list,
+        description="reference text: MediaWiki pages-articles dumps (.xml, .xml.bz2, "
+        "multistream too), Parquet in the wikimedia/wikipedia layout (a `text` column), .txt "
+        "files; the index is built once into OUT/wikipedia/ (empty with no index: off)",
+    )
+    index: str | None = Field(
         None,
-        description="MediaWiki pages-articles dump (.xml/.xml.bz2): documents copying its "
-        "articles are dropped by word n-gram overlap (null: off; index cached in "
-        "OUT/wikipedia/)",
+        description="an index folder made by `webtext wiki-index` (instead of sources)",
     )
-    wiki_ngram: int = Field(13, ge=1, description="word n-gram length of the Wikipedia overlap")
-    max_wiki_overlap: float = Field(
-        0.5,
-        ge=0,
+    # 8 and 0.2, measured (tests/test_wikipedia.py): a paragraph with 10% of its words
+    # changed keeps about 0.9^n of its n-grams, 0.43 at n=8 but 0.25 at n=13, where half of
+    # the lightly edited copies were missed; independent prose shares almost no 8-grams.
+    ngram: int = Field(8, ge=1, description="word n-gram length")
+    paragraph_overlap: float = Field(
+        0.2,
+        gt=0,
         le=1,
-        description="drop documents with more of their n-grams in Wikipedia than this",
+        description="a paragraph (line) with at least this share of its n-grams in the "
+        "reference is removed; a document left under filter.min_tokens is dropped as "
+        "wikipedia_copy",
     )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sources) or self.index is not None
+
+
+class DecontaminateConfig(Section):
+    """Documents that share text with evaluation sets, dropped as GPT-3 did (off by default)."""
+
+    eval_sets: dict[str, str] = Field(
+        default_factory=dict,
+        description="NAME: file of one evaluation example per line (.txt, or .jsonl with a "
+        "`text` field); documents sharing n-grams with an example are dropped as eval_overlap",
+    )
+    ngram: int = Field(13, ge=1, description="word n-gram length (GPT-3: 13)")
+    min_shared: int = Field(
+        1, ge=1, description="drop a document sharing at least this many n-grams with one example"
+    )
+
+
+class OverlapConfig(Section):
+    """GPT-2's audit: the share of each evaluation set's 8-grams found in the corpus."""
+
+    eval_sets: dict[str, str] = Field(
+        default_factory=dict,
+        description="NAME: file of one evaluation example per line (.txt, or .jsonl with a "
+        "`text` field); audited against the shards after a build (empty: off)",
+    )
+    ngram: int = Field(8, ge=1, description="word n-gram length (GPT-2: 8)")
+    top_documents: int = Field(10, ge=0, description="documents listed per evaluation set")
 
 
 class DedupConfig(Section):
@@ -440,6 +506,9 @@ class CorpusConfig(Section):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     shards: ShardsConfig = Field(default_factory=ShardsConfig)
+    wikipedia: WikipediaConfig = Field(default_factory=WikipediaConfig)
+    decontaminate: DecontaminateConfig = Field(default_factory=DecontaminateConfig)
+    overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @field_validator("name")
@@ -503,11 +572,15 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         (cfg.harvest, "takedown_file"),
         (cfg.extract, "lang_model"),
         (cfg.tokenizer, "ranks_file"),
-        (cfg.filter, "wikipedia_dump"),
+        (cfg.wikipedia, "index"),
     ):
         value = getattr(section, attr)
         if value:
             setattr(section, attr, _resolve(base, value))
+    cfg.wikipedia.sources = [_resolve(base, p) for p in cfg.wikipedia.sources]
+    for sets in (cfg.decontaminate.eval_sets, cfg.overlap.eval_sets):
+        for name in sets:
+            sets[name] = _resolve(base, sets[name])
     return cfg
 
 

@@ -116,15 +116,23 @@ def write_funnel(root: Path, parts: dict[str, list[str]] | None = None) -> dict[
 
 
 def funnel_from_stats(stats: Iterable[StageStats]) -> dict[str, Any]:
-    """The funnel of exactly the parts one build ran or skipped."""
+    """The funnel of exactly the parts one build ran or skipped. A stage whose parts report
+    `stripped` figures (the filter's Wikipedia paragraphs) gets their sums too."""
     result: dict[str, Any] = {}
     for stage in STAGES:
         n_in = n_out = 0
         dropped: Counter[str] = Counter()
+        stripped: Counter[str] = Counter()
+        has_stripped = False
         for st in stats:
             if st.stage == stage:
                 n_in += st.n_in
                 n_out += st.n_out
                 dropped.update(st.dropped)
+                if isinstance(st.extra.get("stripped"), dict):
+                    has_stripped = True
+                    stripped.update(st.extra["stripped"])
         result[stage] = {"in": n_in, "out": n_out, "dropped": dict(sorted(dropped.items()))}
+        if has_stripped:
+            result[stage]["stripped"] = dict(sorted(stripped.items()))
     return result

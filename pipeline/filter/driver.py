@@ -1,76 +1,147 @@
-"""The filter driver: one docs part -> filtered part and ledger part."""
+"""The filter driver: one docs part -> filtered part and ledger part.
+
+Before the rules run, two signals that need a reference are computed here when configured:
+copied Wikipedia paragraphs are stripped (pipeline.filter.wiki_strip; `wiki_overlap`,
+`wiki_stripped_chars`, and the length figures of the text that is left), and documents are
+matched against evaluation sets (pipeline.filter.decontaminate).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from pipeline.core import stage
 from pipeline.core.config import CorpusConfig
-from pipeline.core.errors import ConfigError
-from pipeline.core.io import read_table, write_table
+from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
-from pipeline.filter import wikipedia
+from pipeline.core.tokenizer import get_encoding
+from pipeline.filter.decontaminate import EvalIndex
 from pipeline.filter.rules import check
+from pipeline.filter.wiki_index import ensure_index, load_index, read_meta
+from pipeline.filter.wiki_strip import strip_paragraphs
+from schemas.records import FILTERED_SCHEMA
 
-VERSION = 1
+VERSION = 2  # 2: Wikipedia paragraphs stripped (wikipedia_copy), eval_overlap, FILTERED_SCHEMA
 STAGE = "filter"
+# Documents whose paragraphs are looked up at once.
+STRIP_BATCH = 256
+# A row's count of removed paragraphs, for the stats (not a column).
+REMOVED = "_wiki_removed_paragraphs"
 
 
-def _work(docs_part: Path, root: Path, cfg: CorpusConfig, part: str) -> StageStats:
+def _strip_wikipedia(rows: list[dict[str, Any]], index_dir: Path, cfg: CorpusConfig) -> None:
+    """Strip copied paragraphs from the rows in place."""
+    wcfg = cfg.wikipedia
+    index = load_index(index_dir)
+    enc = get_encoding(cfg.tokenizer)
+    for start in range(0, len(rows), STRIP_BATCH):
+        batch = rows[start : start + STRIP_BATCH]
+        results = strip_paragraphs(
+            [r["text"] for r in batch], index, wcfg.ngram, wcfg.paragraph_overlap
+        )
+        for row, res in zip(batch, results, strict=True):
+            # float32 like the column, so a rule or a reader sees the stored value.
+            row["wiki_overlap"] = float(pa.scalar(res.overlap, pa.float32()).as_py())
+            row["wiki_stripped_chars"] = len(row["text"]) - len(res.text)
+            row[REMOVED] = len(res.removed)
+            if res.stripped:
+                row["text"] = res.text
+                row["n_chars"] = len(res.text)
+                row["n_words"] = len(res.text.split())
+                row["n_tokens"] = len(enc.encode_ordinary(res.text))
+
+
+def _work(
+    docs_part: Path, root: Path, cfg: CorpusConfig, part: str, index_dir: Path | None
+) -> StageStats:
     table = read_table(docs_part)
-    # The text is not needed by any rule; leaving it out keeps a part's rows small.
-    rows = table.drop_columns(["text"]).to_pylist()
-    fcfg = cfg.filter
-    if fcfg.wikipedia_dump is not None:
-        index = wikipedia.load_index(fcfg.wikipedia_dump, fcfg.wiki_ngram, root)
-        texts = table.column("text").to_pylist()
-        # float32 like the column, so the rule sees exactly the value that is stored.
-        values = wikipedia.overlaps(texts, index, fcfg.wiki_ngram).astype(np.float32)
-        for row, v in zip(rows, values.tolist(), strict=True):
-            row["wiki_overlap"] = v
-        col = table.schema.get_field_index("wiki_overlap")
-        table = table.set_column(col, table.schema.field(col), pa.array(values, type=pa.float32()))
+    rows = table.to_pylist()
+    if index_dir is not None:
+        _strip_wikipedia(rows, index_dir, cfg)
+    else:
+        for row in rows:
+            row["wiki_stripped_chars"] = None
+    if cfg.decontaminate.eval_sets:
+        dcfg = cfg.decontaminate
+        evals = EvalIndex.build(dcfg.eval_sets, dcfg.ngram)
+        for row, detail in zip(
+            rows, evals.details([r["text"] for r in rows], dcfg.min_shared), strict=True
+        ):
+            row["eval_overlap"] = detail
     ledger = Ledger(root, STAGE, part)
-    keep: list[int] = []
-    for i, row in enumerate(rows):
+    kept: list[dict[str, Any]] = []
+    for row in rows:
         failed = check(row, cfg.filter)
         if failed is None:
-            keep.append(i)
+            kept.append(row)
         else:
             ledger.drop(row["url"], *failed)
     out = root / "filtered" / f"{part}.parquet"
-    write_table(out, table.take(pa.array(keep, pa.int64())))
+    write_table(out, rows_to_table(kept, FILTERED_SCHEMA))
     ledger_path = ledger.write()
-    stats = StageStats(stage=STAGE, part=part, n_in=table.num_rows, n_out=len(keep))
+    stats = StageStats(stage=STAGE, part=part, n_in=len(rows), n_out=len(kept))
     stats.dropped.update(ledger.counts)
     stats.outputs = [str(out.relative_to(root)), str(ledger_path.relative_to(root))]
+    if index_dir is not None:
+        # What stripping took out of the documents that stay (a document dropped whole is
+        # counted by its drop reason).
+        stripped = [r for r in kept if r[REMOVED]]
+        stats.extra["stripped"] = {
+            "documents": len(stripped),
+            "paragraphs": sum(r[REMOVED] for r in stripped),
+            "chars": sum(r["wiki_stripped_chars"] for r in stripped),
+        }
     return stats
+
+
+def config_fingerprint(cfg: CorpusConfig, index_dir: Path | None) -> str:
+    """The sections the filter reads, with the content of its references: a new Wikipedia
+    index or an edited evaluation file re-filters."""
+    blob: dict[str, Any] = {"filter": cfg.filter.fingerprint()}
+    if index_dir is not None:
+        meta = read_meta(index_dir)
+        blob["wikipedia"] = {
+            "index_sha256": meta["sha256"],
+            "ngram": cfg.wikipedia.ngram,
+            "paragraph_overlap": cfg.wikipedia.paragraph_overlap,
+            "tokenizer": cfg.tokenizer.fingerprint(),
+        }
+    if cfg.decontaminate.eval_sets:
+        blob["decontaminate"] = {
+            "ngram": cfg.decontaminate.ngram,
+            "min_shared": cfg.decontaminate.min_shared,
+            "sets": {
+                name: hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                for name, path in sorted(cfg.decontaminate.eval_sets.items())
+            },
+        }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def wikipedia_index(root: Path, cfg: CorpusConfig) -> Path | None:
+    """The Wikipedia index folder of this build (built once, shared by every part), or None."""
+    w = cfg.wikipedia
+    if not w.enabled:
+        return None
+    return ensure_index(w.sources, w.index, w.ngram, root)
 
 
 def run_part(docs_part: Path, root: Path, cfg: CorpusConfig, force: bool = False) -> StageStats:
     root, docs_part = Path(root), Path(docs_part)
     part = docs_part.name.split(".")[0]
-    config_fp = cfg.filter.fingerprint()
-    if cfg.filter.wikipedia_dump is not None:
-        # The dump's path is in the section; its content must be too.
-        if not Path(cfg.filter.wikipedia_dump).is_file():
-            raise ConfigError(f"filter.wikipedia_dump not found: {cfg.filter.wikipedia_dump}")
-        cache_dir = root / "wikipedia"
-        index_fp = wikipedia.index_fingerprint(
-            cfg.filter.wikipedia_dump, cfg.filter.wiki_ngram, cache_dir
-        )
-        config_fp = hashlib.sha256(f"{config_fp}:{index_fp}".encode()).hexdigest()[:16]
+    index_dir = wikipedia_index(root, cfg)
     return stage.run_marked(
         root=root,
         step=STAGE,
         part=part,
         inputs=[docs_part],
-        config_fp=config_fp,
+        config_fp=config_fingerprint(cfg, index_dir),
         version=VERSION,
-        work=lambda: _work(docs_part, root, cfg, part),
+        work=lambda: _work(docs_part, root, cfg, part, index_dir),
         force=force,
     )

@@ -49,11 +49,19 @@ def _rule_wikipedia(d: dict[str, Any], c: FilterConfig) -> str | None:
     return hit
 
 
-def _rule_wiki_overlap(d: dict[str, Any], c: FilterConfig) -> str | None:
-    v = d.get("wiki_overlap")
-    if c.wikipedia_dump is None or v is None:
-        return None
-    return f"{v:.2f}" if v > c.max_wiki_overlap else None
+def _rule_wikipedia_copy(d: dict[str, Any], c: FilterConfig) -> str | None:
+    """What is left after the copied paragraphs went is under the length floor."""
+    stripped = d.get("wiki_stripped_chars") or 0
+    n = d.get("n_tokens") or 0
+    if stripped and n < c.min_tokens:
+        return f"{n} < {c.min_tokens} tokens left after {stripped} chars of Wikipedia"
+    return None
+
+
+def _rule_eval_overlap(d: dict[str, Any], c: FilterConfig) -> str | None:
+    """Set by the driver when decontamination is on (pipeline.filter.decontaminate)."""
+    detail = d.get("eval_overlap")
+    return str(detail) if detail else None
 
 
 def _rule_language(d: dict[str, Any], c: FilterConfig) -> str | None:
@@ -100,7 +108,8 @@ def _max_rule(column: str, field: str) -> Rule:
 # (reason, rule) in the order they are checked.
 RULES: list[tuple[str, Rule]] = [
     ("wikipedia", _rule_wikipedia),
-    ("wikipedia_overlap", _rule_wiki_overlap),
+    ("wikipedia_copy", _rule_wikipedia_copy),
+    ("eval_overlap", _rule_eval_overlap),
     ("wrong_language", _rule_language),
     ("too_short", _rule_too_short),
     ("too_long", _rule_too_long),

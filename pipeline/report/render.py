@@ -574,13 +574,16 @@ def _wikipedia(s: dict[str, Any], chart: Charts) -> str:
     return kv_table(
         [
             ("dropped as wikipedia (domain rule)", dropped.get("wikipedia", 0)),
-            ("dropped as wikipedia_overlap", dropped.get("wikipedia_overlap", 0)),
+            (
+                "dropped as wikipedia_copy (too short once stripped)",
+                dropped.get("wikipedia_copy", 0),
+            ),
             *lines,
         ]
     ) + chart(
         "wiki-overlap",
         fig,
-        "not computed: no wiki_overlap values (filter.wikipedia_dump not set)",
+        "not computed: no wiki_overlap values (no wikipedia.sources or wikipedia.index set)",
         height=340,
     )
 

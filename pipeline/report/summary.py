@@ -32,7 +32,7 @@ N_SAMPLES = 5  # sample keys per (stage, reason): the smallest keys
 TOP_DOMAINS = 50
 BATCH_ROWS = 65_536
 DEDUP_REASONS = ("exact_duplicate", "near_duplicate")
-WIKI_REASONS = ("wikipedia", "wikipedia_overlap")
+WIKI_REASONS = ("wikipedia", "wikipedia_copy")
 PROGRESS_DIR = "_progress"  # _progress/<step>/<part>.json (optional; written by newer builds)
 
 INT32_MIN = -(2**31)

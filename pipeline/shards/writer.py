@@ -47,8 +47,8 @@ def shard_file_name(split: str, index: int, count: int) -> str:
 
 def config_fingerprint(cfg: CorpusConfig) -> str:
     """Fingerprint of everything that shapes the corpus content: not where the build lives,
-    where its dumps lie, or which runner ran it."""
-    content = cfg.model_dump(mode="json", exclude={"out_dir", "runner", "name"})
+    where its dumps lie, which runner ran it, or which evaluation sets the audit reads."""
+    content = cfg.model_dump(mode="json", exclude={"out_dir", "runner", "name", "overlap"})
     content["harvest"].pop("inputs", None)
     content["crawl"].pop("proxy", None)
     blob = json.dumps(content, sort_keys=True)

@@ -1,0 +1,226 @@
+"""The Wikipedia n-gram index: sorted unique uint64 hashes of every word n-gram of the
+reference, in a folder that any number of filter parts read through one memory map.
+
+Layout of an index folder: `ngrams.u64` (the hashes, little-endian, ascending) and
+`meta.json` (n, normalization, count, the content sha256 of ngrams.u64, the sources).
+
+The build is an external bucket sort, O(n log n) in time and bounded in memory whatever the
+size of the reference: n-gram hashes (pipeline.core.ngrams, lines never crossed) are made
+unique in memory a few tens of millions at a time, split by their top byte into 256 bucket
+files, then each bucket is sorted and made unique on its own and appended in bucket order.
+Peak memory is about the largest bucket (1/256 of the raw hashes) plus the buffer.
+
+`ensure_index` builds the index of configured sources once per build folder under a file
+lock that parallel filter parts share; the folder name is a fingerprint of the sources
+(path, size, mtime), n and VERSION.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.core.errors import ConfigError
+from pipeline.core.io import atomic_write_json
+from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, normalize
+from pipeline.filter.wiki_sources import iter_texts, source_files
+
+log = logging.getLogger(__name__)
+
+# Bump when markup stripping, normalization or hashing change: it names the cached indexes.
+VERSION = 2
+NGRAMS = "ngrams.u64"
+META = "meta.json"
+BUCKET_BITS = 8
+# Hashes gathered before they are made unique and spilled to the buckets (256 MiB).
+BUFFER = 1 << 25
+# Characters of normalized text hashed per vectorized pass.
+BATCH_CHARS = 1 << 20
+
+
+def _paragraphs(texts: Iterable[str]) -> Iterator[str]:
+    for text in texts:
+        for line in text.split("\n"):
+            norm = normalize(line)
+            if norm:
+                yield norm
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy 2's hash-based unique was several times slower here)."""
+    a = np.sort(a)
+    if a.size < 2:
+        return a
+    return a[np.concatenate(([True], a[1:] != a[:-1]))]
+
+
+class _Buckets:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.files = [open(folder / f"b{i:03d}.u64", "wb") for i in range(1 << BUCKET_BITS)]  # noqa: SIM115
+
+    def spill(self, hashes: np.ndarray) -> None:
+        uniq = _sorted_unique(hashes)
+        tops = (uniq >> np.uint64(64 - BUCKET_BITS)).astype(np.int64)
+        bounds = np.searchsorted(tops, np.arange((1 << BUCKET_BITS) + 1))
+        for i, f in enumerate(self.files):
+            if bounds[i + 1] > bounds[i]:
+                uniq[bounds[i] : bounds[i + 1]].astype("<u8").tofile(f)
+
+    def merge_into(self, out: Path) -> tuple[int, str]:
+        """Sort and unique every bucket, append in order; (count, sha256 of the bytes)."""
+        digest = hashlib.sha256()
+        total = 0
+        with open(out, "wb") as dst:
+            for f in self.files:
+                f.close()
+                path = Path(f.name)
+                part = _sorted_unique(np.fromfile(path, dtype="<u8"))
+                path.unlink()
+                data = part.astype("<u8").tobytes()
+                dst.write(data)
+                digest.update(data)
+                total += part.size
+        return total, digest.hexdigest()
+
+
+def build_index(
+    sources: Sequence[str | Path],
+    out_dir: Path,
+    n: int = 13,
+    processes: int = 1,
+    buffer: int = BUFFER,
+) -> dict[str, Any]:
+    """Build an index folder at out_dir (written beside it, renamed into place); returns its
+    meta."""
+    files = source_files(sources)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        buckets = _Buckets(work)
+        tables = PowerTables()
+        pending: list[np.ndarray] = []
+        n_pending = texts = paragraphs = raw = 0
+        batch: list[str] = []
+        size = 0
+
+        def hash_batch() -> None:
+            nonlocal size, n_pending, raw
+            if batch:
+                hashes, _ = batch_ngram_hashes(batch, n, tables)
+                pending.append(hashes)
+                n_pending += hashes.size
+                raw += hashes.size
+                batch.clear()
+                size = 0
+            if n_pending >= buffer:
+                buckets.spill(np.concatenate(pending))
+                pending.clear()
+                n_pending = 0
+
+        for src in files:
+            for text in iter_texts(src, processes):
+                texts += 1
+                for para in _paragraphs([text]):
+                    paragraphs += 1
+                    batch.append(para)
+                    size += len(para) + 1
+                    if size >= BATCH_CHARS:
+                        hash_batch()
+        hash_batch()
+        if pending:
+            buckets.spill(np.concatenate(pending))
+        count, sha = buckets.merge_into(work / NGRAMS)
+        meta = {
+            "version": VERSION,
+            "ngram": n,
+            "normalization": "pipeline.core.ngrams.normalize",
+            "hash": "pipeline.core.ngrams word hashes, Horner over n words, fmix64",
+            "ngrams": count,
+            "raw_ngrams": raw,
+            "sha256": sha,
+            "texts": texts,
+            "paragraphs": paragraphs,
+            "sources": [{"path": str(p.resolve()), "size": p.stat().st_size} for p in files],
+            "build_seconds": round(time.perf_counter() - t0, 3),
+        }
+        atomic_write_json(work / META, meta)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(work, out_dir)
+        return meta
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def read_meta(index_dir: Path) -> dict[str, Any]:
+    path = Path(index_dir) / META
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"not a webtext Wikipedia index: {index_dir} ({err})") from None
+    if meta.get("version") != VERSION:
+        raise ConfigError(
+            f"{index_dir}: index version {meta.get('version')}, this webtext reads {VERSION}: "
+            "rebuild it with `webtext wiki-index`"
+        )
+    return dict(meta)
+
+
+def load_index(index_dir: Path) -> np.ndarray:
+    """The index as a read-only memory map: parallel parts share the page cache."""
+    meta = read_meta(index_dir)
+    path = Path(index_dir) / NGRAMS
+    if not path.is_file() or path.stat().st_size != 8 * int(meta["ngrams"]):
+        raise ConfigError(f"{path}: missing or not the size meta.json says")
+    if meta["ngrams"] == 0:
+        return np.empty(0, dtype=np.uint64)
+    return np.memmap(path, dtype="<u8", mode="r")
+
+
+def _sources_key(files: list[Path], n: int) -> str:
+    blob = json.dumps(
+        {
+            "version": VERSION,
+            "n": n,
+            "sources": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+        }
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def ensure_index(
+    sources: list[str], index: str | None, n: int, root: Path, processes: int = 1
+) -> Path:
+    """The index folder for the configured reference: `index` as given (its n must match),
+    else the build folder's cached index of `sources`, built now if missing. Parallel callers
+    wait on a lock; one builds."""
+    if index is not None:
+        meta = read_meta(Path(index))
+        if meta["ngram"] != n:
+            raise ConfigError(f"wikipedia.index {index} holds {meta['ngram']}-grams, not {n}")
+        return Path(index)
+    files = source_files(sources)
+    cache = Path(root) / "wikipedia"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"index-{_sources_key(files, n)}"
+    with open(cache / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / META).is_file():
+            log.info("building the Wikipedia %d-gram index of %d source files", n, len(files))
+            meta = build_index(files, target, n, processes)
+            log.info("Wikipedia index: %d n-grams in %.1f s", meta["ngrams"], meta["build_seconds"])
+    return target

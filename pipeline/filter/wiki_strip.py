@@ -1,0 +1,155 @@
+"""Paragraphs copied from Wikipedia, found and removed.
+
+A paragraph is a line of the extracted text. Its word n-grams (normalized as the index was,
+never crossing a line) are looked up in the index; a paragraph with at least `threshold` of
+them found is removed and the document keeps the rest. A document's `overlap` is the share of
+all its n-grams found, before stripping. Lines shorter than n words have no n-grams and stay.
+
+Lookups are vectorized over a batch of documents: one hashing pass over all their lines, one
+sorted search of the index (queries sorted first, so a large memory-mapped index is walked in
+order), and sums per line and per document with reduceat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.core.errors import ConfigError
+from pipeline.core.io import temp_path
+from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, char_batches, normalize_lines
+
+BATCH_CHARS = 1 << 20
+
+
+@dataclass
+class Stripped:
+    text: str  # the document without its copied paragraphs
+    overlap: float  # share of the document's n-grams found in the index, before stripping
+    removed: list[int] = field(default_factory=list)  # 0-based indexes of the removed lines
+
+    @property
+    def stripped(self) -> bool:
+        return bool(self.removed)
+
+
+def contains(index: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Which hashes are in the sorted index."""
+    if index.size == 0 or hashes.size == 0:
+        return np.zeros(hashes.size, dtype=bool)
+    order = np.argsort(hashes)
+    queries = hashes[order]
+    pos = np.searchsorted(index, queries)
+    pos[pos == index.size] = 0
+    found = np.empty(hashes.size, dtype=bool)
+    found[order] = np.asarray(index[pos]) == queries
+    return found
+
+
+def line_hits(
+    normalized: Sequence[str], index: np.ndarray, n: int, tables: PowerTables | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n-grams, n-grams found) of every normalized line, as int64 arrays."""
+    tables = tables or PowerTables()
+    counts = np.zeros(len(normalized), dtype=np.int64)
+    hits = np.zeros(len(normalized), dtype=np.int64)
+    for start, stop in char_batches(normalized, BATCH_CHARS):
+        hashes, c = batch_ngram_hashes(normalized[start:stop], n, tables)
+        counts[start:stop] = c
+        if not hashes.size:
+            continue
+        found = contains(index, hashes).astype(np.int64)
+        have = np.flatnonzero(c)
+        offsets = np.concatenate(([0], np.cumsum(c[have])[:-1]))
+        hits[start + have] = np.add.reduceat(found, offsets)
+    return counts, hits
+
+
+def strip_paragraphs(
+    texts: Sequence[str], index: np.ndarray, n: int, threshold: float
+) -> list[Stripped]:
+    """Every text without the lines whose share of n-grams in the index is >= threshold."""
+    lines: list[str] = []
+    normalized: list[str] = []
+    first: list[int] = []
+    for text in texts:
+        first.append(len(lines))
+        lines.extend(text.split("\n"))
+        normalized.extend(normalize_lines(text))
+    first.append(len(lines))
+    counts, hits = line_hits(normalized, index, n)
+    remove = (counts > 0) & (hits >= threshold * counts)
+    out: list[Stripped] = []
+    for d, text in enumerate(texts):
+        a, b = first[d], first[d + 1]
+        total = int(counts[a:b].sum())
+        overlap = float(hits[a:b].sum()) / total if total else 0.0
+        removed = [int(i) for i in np.flatnonzero(remove[a:b])]
+        if removed:
+            gone = set(removed)
+            kept = [line for i, line in enumerate(lines[a:b]) if i not in gone]
+            out.append(Stripped("\n".join(kept).strip(), overlap, removed))
+        else:
+            out.append(Stripped(text, overlap))
+    return out
+
+
+def overlaps(texts: Sequence[str], index: np.ndarray, n: int) -> np.ndarray:
+    """Share of each text's n-grams (within lines) found in the index."""
+    return np.array([s.overlap for s in strip_paragraphs(texts, index, n, 2.0)], dtype=np.float64)
+
+
+def strip_jsonl(
+    src: Path, dst: Path, index: np.ndarray, n: int, threshold: float
+) -> dict[str, int]:
+    """`webtext wiki-strip`: lines {"id", "text"} -> {"id", "text", "wiki_overlap",
+    "removed_paragraphs"} (0-based line indexes), a batch at a time, written atomically. A line
+    that is not such an object is a ConfigError naming it."""
+    counts = {"documents": 0, "stripped": 0, "paragraphs": 0}
+    tmp = temp_path(Path(dst))
+    try:
+        with open(src, encoding="utf-8") as fin, open(tmp, "w", encoding="utf-8") as fout:
+            batch: list[tuple[Any, str]] = []
+
+            def flush() -> None:
+                for (doc_id, _), res in zip(
+                    batch, strip_paragraphs([t for _, t in batch], index, n, threshold), strict=True
+                ):
+                    record = {
+                        "id": doc_id,
+                        "text": res.text,
+                        "wiki_overlap": round(res.overlap, 6),
+                        "removed_paragraphs": res.removed,
+                    }
+                    fout.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    counts["documents"] += 1
+                    counts["stripped"] += bool(res.removed)
+                    counts["paragraphs"] += len(res.removed)
+                batch.clear()
+
+            for lineno, line in enumerate(fin, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    text = obj["text"]
+                    if not isinstance(text, str):
+                        raise TypeError("text is not a string")
+                except (ValueError, KeyError, TypeError) as err:
+                    raise ConfigError(
+                        f"{src}:{lineno}: not an object with a text field ({err})"
+                    ) from None
+                batch.append((obj.get("id"), text))
+                if len(batch) >= 512:
+                    flush()
+            flush()
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return counts

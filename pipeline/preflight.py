@@ -1,0 +1,28 @@
+"""Checks a build runs before any work: a missing input or reference is a ConfigError (exit
+code 2 from the CLI, an immediate failure of a deployment run), never a part failing later."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.core.config import CorpusConfig
+from pipeline.core.errors import ConfigError
+from pipeline.core.evalsets import check_eval_sets
+from pipeline.filter.wiki_index import read_meta
+from pipeline.filter.wiki_sources import source_files
+from pipeline.harvest import check_inputs
+
+
+def preflight(cfg: CorpusConfig) -> None:
+    check_inputs(cfg.harvest)
+    w = cfg.wikipedia
+    if w.index is not None:
+        meta = read_meta(Path(w.index))
+        if meta["ngram"] != w.ngram:
+            raise ConfigError(
+                f"wikipedia.index {w.index} holds {meta['ngram']}-grams, not {w.ngram}"
+            )
+    elif w.sources:
+        source_files(w.sources)
+    check_eval_sets(cfg.decontaminate.eval_sets)
+    check_eval_sets(cfg.overlap.eval_sets)
