@@ -57,3 +57,22 @@ def test_shipped_configs_load() -> None:
 
 def test_readme_config_reference_is_current() -> None:
     assert reference_markdown() in (REPO / "README.md").read_text()
+
+
+def test_monthly_config_keeps_new_months() -> None:
+    """The scheduled deployment's config has no end date: webtext.yaml's 2017-12-31 would
+    drop every month it is meant to add as out_of_window."""
+    from datetime import date
+
+    from pipeline.harvest import Rules, judge, parse_line
+
+    monthly = load_config(REPO / "configs" / "monthly.yaml")
+    recipe = load_config(REPO / "configs" / "webtext.yaml")
+    assert monthly.harvest.end_date is None and recipe.harvest.end_date == date(2017, 12, 31)
+    post = parse_line(
+        b'{"id": "zz1", "subreddit": "news", "score": 40, "created_utc": 1790000000, '
+        b'"url": "https://example.com/2026/story", "is_self": false, "over_18": false}'
+    )
+    kept = judge(post, Rules(monthly.harvest), "zz1")
+    assert len(kept) > 2, kept  # a candidate; a drop is (reason, detail)
+    assert judge(post, Rules(recipe.harvest), "zz1") == ("out_of_window", "1790000000")

@@ -127,7 +127,8 @@ async def main():
     async with get_client() as c:
         d = await c.read_deployment_by_name("build-corpus/webtext-monthly")
         print(json.dumps({"crons": [s.schedule.cron for s in d.schedules],
-                          "pool": d.work_pool_name, "entry": d.entrypoint}))
+                          "pool": d.work_pool_name, "entry": d.entrypoint,
+                          "params": d.parameters}))
 asyncio.run(main())
 """,
     )
@@ -135,6 +136,7 @@ asyncio.run(main())
         "crons": ["0 6 3 * *"],
         "pool": "webtext",
         "entry": "flows/build.py:build_corpus",
+        "params": {"config_path": "configs/monthly.yaml"},
     }
 
 
