@@ -17,8 +17,9 @@ Two steps, so that a new month reads only the new dump files:
    blake2b(registered domain) mod n_parts. Its stats also carry the per-file drops, spread
    evenly over the parts, so the harvest stats summed over parts give: in = input lines.
 
-Counting: every non-blank input line is one item; a damaged (truncated/corrupt) file adds one
-item, its `corrupt_file` ledger row (file and offset), which stands for the incomplete tail.
+Counting: every non-blank input line is one item; every damaged region of a file (corrupt
+frames are skipped to the next one; a truncated end) adds one item, its `corrupt_file` ledger
+row (file, byte range, error), which stands for the lines lost in it.
 Reasons, in the order they are checked: bad_json, bad_record, low_karma (per_post mode),
 self_post, missing_url, removed, nsfw, out_of_window, blocked_subreddit, invalid_url,
 reddit_link, url_too_long, blocked_domain, blocked_extension; when merging: takedown,

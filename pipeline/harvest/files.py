@@ -200,11 +200,12 @@ def harvest_file(
                 rows.clear()
             if len(ledger.keys) >= ledger.BATCH:
                 ledger.flush()
-        if reader.damage is not None:
+        for damage in reader.damages:
+            # One item per damaged region: it stands for the lines lost in it.
             n_in += 1
             add_key(path.name)
             add_reason("corrupt_file")
-            add_detail(reader.damage.detail())
+            add_detail(damage.detail())
         batches.append(_rows_to_batch(rows))
         table = pa.Table.from_batches(batches, schema=CANDIDATE_SCHEMA)
         table = table.sort_by(
@@ -244,6 +245,7 @@ def harvest_file(
             "format": reader.format,
             "lines": reader.n_lines,
             "damage": reader.damage.detail() if reader.damage else None,
+            "damaged_regions": len(reader.damages),
             "part_candidates": part_cands,
             "part_drops": {str(i): c for i, c in enumerate(part_drops) if c},
         },
