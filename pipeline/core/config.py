@@ -389,8 +389,8 @@ class WikipediaConfig(Section):
         description="an index folder made by `webtext wiki-index` (instead of sources)",
     )
     # 8 and 0.2, measured (tests/test_wikipedia.py): a paragraph with 10% of its words
-    # changed keeps about 0.9^n of its n-grams, 0.43 at n=8 but 0.25 at n=13, where half of
-    # the lightly edited copies were missed; independent prose shares almost no 8-grams.
+    # changed keeps about 0.9^n of its n-grams, 0.43 at n=8 but 0.25 at n=13, where most
+    # lightly edited copies were missed; independent prose shares almost no 8-grams.
     ngram: int = Field(8, ge=1, description="word n-gram length")
     paragraph_overlap: float = Field(
         0.2,
