@@ -184,3 +184,30 @@ def char_batches(texts: Sequence[str], batch_chars: int) -> Iterator[tuple[int, 
             stop += 1
         yield start, stop
         start = stop
+
+
+def sorted_unique(a: np.ndarray) -> np.ndarray:
+    """The distinct values of a hash array, ascending: np.unique by sorting (numpy 2's
+    hash-based unique was several times slower on uint64 hashes here)."""
+    a = np.sort(a)
+    if a.size < 2:
+        return a
+    return a[np.concatenate(([True], a[1:] != a[:-1]))]
+
+
+def sorted_lookup(index: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, found) of query hashes in a sorted index: found[i] iff hashes[i] is in it,
+    and then index[positions[i]] == hashes[i]. Queries are sorted first, so a large (memory-
+    mapped) index is walked in order: 6x faster than lookups in text order on an index larger
+    than the CPU caches (50M entries, 600k queries)."""
+    if index.size == 0 or hashes.size == 0:
+        return np.zeros(hashes.size, dtype=np.int64), np.zeros(hashes.size, dtype=bool)
+    order = np.argsort(hashes)
+    queries = hashes[order]
+    pos = np.searchsorted(index, queries)
+    pos[pos == index.size] = 0
+    positions = np.empty(hashes.size, dtype=np.int64)
+    found = np.empty(hashes.size, dtype=bool)
+    positions[order] = pos
+    found[order] = np.asarray(index[pos]) == queries
+    return positions, found

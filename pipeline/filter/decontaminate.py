@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.evalsets import iter_examples
-from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, normalize
+from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, normalize, normalize_lines
 
 
 @dataclass
@@ -51,7 +51,7 @@ class EvalIndex:
         """(label, shared n-grams) of the example sharing the most with the text."""
         if not self.hashes.size:
             return None
-        lines = [normalize(line) for line in text.split("\n")]
+        lines = normalize_lines(text)
         h, _ = batch_ngram_hashes(lines, self.n, tables or PowerTables())
         if not h.size:
             return None

@@ -33,7 +33,7 @@ import numpy as np
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.io import atomic_write_json
-from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, normalize
+from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, normalize_lines, sorted_unique
 from pipeline.filter.wiki_sources import iter_texts, source_files
 
 log = logging.getLogger(__name__)
@@ -51,18 +51,9 @@ BATCH_CHARS = 1 << 20
 
 def _paragraphs(texts: Iterable[str]) -> Iterator[str]:
     for text in texts:
-        for line in text.split("\n"):
-            norm = normalize(line)
+        for norm in normalize_lines(text):
             if norm:
                 yield norm
-
-
-def _sorted_unique(a: np.ndarray) -> np.ndarray:
-    """np.unique by sorting (numpy 2's hash-based unique was several times slower here)."""
-    a = np.sort(a)
-    if a.size < 2:
-        return a
-    return a[np.concatenate(([True], a[1:] != a[:-1]))]
 
 
 class _Buckets:
@@ -71,7 +62,7 @@ class _Buckets:
         self.files = [open(folder / f"b{i:03d}.u64", "wb") for i in range(1 << BUCKET_BITS)]  # noqa: SIM115
 
     def spill(self, hashes: np.ndarray) -> None:
-        uniq = _sorted_unique(hashes)
+        uniq = sorted_unique(hashes)
         tops = (uniq >> np.uint64(64 - BUCKET_BITS)).astype(np.int64)
         bounds = np.searchsorted(tops, np.arange((1 << BUCKET_BITS) + 1))
         for i, f in enumerate(self.files):
@@ -86,7 +77,7 @@ class _Buckets:
             for f in self.files:
                 f.close()
                 path = Path(f.name)
-                part = _sorted_unique(np.fromfile(path, dtype="<u8"))
+                part = sorted_unique(np.fromfile(path, dtype="<u8"))
                 path.unlink()
                 data = part.astype("<u8").tobytes()
                 dst.write(data)

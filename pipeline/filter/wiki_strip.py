@@ -23,7 +23,13 @@ import numpy as np
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.io import temp_path
-from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, char_batches, normalize_lines
+from pipeline.core.ngrams import (
+    PowerTables,
+    batch_ngram_hashes,
+    char_batches,
+    normalize_lines,
+    sorted_lookup,
+)
 
 BATCH_CHARS = 1 << 20
 
@@ -39,19 +45,6 @@ class Stripped:
         return bool(self.removed)
 
 
-def contains(index: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-    """Which hashes are in the sorted index."""
-    if index.size == 0 or hashes.size == 0:
-        return np.zeros(hashes.size, dtype=bool)
-    order = np.argsort(hashes)
-    queries = hashes[order]
-    pos = np.searchsorted(index, queries)
-    pos[pos == index.size] = 0
-    found = np.empty(hashes.size, dtype=bool)
-    found[order] = np.asarray(index[pos]) == queries
-    return found
-
-
 def line_hits(
     normalized: Sequence[str], index: np.ndarray, n: int, tables: PowerTables | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +57,7 @@ def line_hits(
         counts[start:stop] = c
         if not hashes.size:
             continue
-        found = contains(index, hashes).astype(np.int64)
+        found = sorted_lookup(index, hashes)[1].astype(np.int64)
         have = np.flatnonzero(c)
         offsets = np.concatenate(([0], np.cumsum(c[have])[:-1]))
         hits[start + have] = np.add.reduceat(found, offsets)
@@ -98,11 +91,6 @@ def strip_paragraphs(
         else:
             out.append(Stripped(text, overlap))
     return out
-
-
-def overlaps(texts: Sequence[str], index: np.ndarray, n: int) -> np.ndarray:
-    """Share of each text's n-grams (within lines) found in the index."""
-    return np.array([s.overlap for s in strip_paragraphs(texts, index, n, 2.0)], dtype=np.float64)
 
 
 def strip_jsonl(

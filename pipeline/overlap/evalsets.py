@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.evalsets import check_eval_sets, iter_examples
-from pipeline.core.ngrams import PowerTables, char_batches
+from pipeline.core.ngrams import PowerTables, char_batches, sorted_lookup, sorted_unique
 from pipeline.overlap.text import line_ngram_hashes, normalized_lines
 
 BATCH_CHARS = 1 << 20
@@ -88,9 +88,9 @@ class EvalIndex:
 
     def __init__(self, sets: list[EvalSet]):
         self.sets = sets
-        union = np.sort(np.concatenate([s.hashes for s in sets] or [np.empty(0, np.uint64)]))
-        # sort-based unique: numpy 2's hash-based np.unique is slower on uint64 hashes
-        self.union = union[np.concatenate(([True], union[1:] != union[:-1]))[: union.size]]
+        self.union = sorted_unique(
+            np.concatenate([s.hashes for s in sets] or [np.empty(0, np.uint64)])
+        )
         # where each set's distinct hashes sit in the union, and the membership matrix
         self.where = [np.searchsorted(self.union, s.hashes) for s in sets]
         self.member = np.zeros((len(sets), self.union.size), dtype=bool)
@@ -117,16 +117,4 @@ class EvalIndex:
     def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in the union, found) of query hashes: found[i] iff hashes[i] is indexed,
         and then union[positions[i]] == hashes[i]."""
-        if self.union.size == 0 or hashes.size == 0:
-            return np.zeros(hashes.size, dtype=np.int64), np.zeros(hashes.size, dtype=bool)
-        # Sorted queries walk the index in order: much kinder to the caches than lookups in
-        # text order once the index outgrows them.
-        order = np.argsort(hashes)
-        queries = hashes[order]
-        pos = np.searchsorted(self.union, queries)
-        pos[pos == self.union.size] = 0
-        out_pos = np.empty(hashes.size, dtype=np.int64)
-        found = np.empty(hashes.size, dtype=bool)
-        out_pos[order] = pos
-        found[order] = self.union[pos] == queries
-        return out_pos, found
+        return sorted_lookup(self.union, hashes)
