@@ -19,6 +19,7 @@ from pipeline.core import stage
 from pipeline.core.config import CorpusConfig
 from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
+from pipeline.core.ngrams import PowerTables
 from pipeline.core.tokenizer import get_encoding
 from pipeline.filter.decontaminate import EvalIndex
 from pipeline.filter.rules import check
@@ -39,10 +40,11 @@ def _strip_wikipedia(rows: list[dict[str, Any]], index_dir: Path, cfg: CorpusCon
     wcfg = cfg.wikipedia
     index = load_index(index_dir)
     enc = get_encoding(cfg.tokenizer)
+    tables = PowerTables()
     for start in range(0, len(rows), STRIP_BATCH):
         batch = rows[start : start + STRIP_BATCH]
         results = strip_paragraphs(
-            [r["text"] for r in batch], index, wcfg.ngram, wcfg.paragraph_overlap
+            [r["text"] for r in batch], index, wcfg.ngram, wcfg.paragraph_overlap, tables
         )
         for row, res in zip(batch, results, strict=True):
             # float32 like the column, so a rule or a reader sees the stored value.
@@ -100,8 +102,9 @@ def _work(
 
 
 def config_fingerprint(cfg: CorpusConfig, index_dir: Path | None) -> str:
-    """The sections the filter reads, with the content of its references: a new Wikipedia
-    index or an edited evaluation file re-filters."""
+    """The sections the filter reads, with the content of the Wikipedia index (from its meta):
+    a new index re-filters. The evaluation files are inputs of the part instead (run_part),
+    judged by the reuse rule, so a no-op rebuild does not read them for every part."""
     blob: dict[str, Any] = {"filter": cfg.filter.fingerprint()}
     if index_dir is not None:
         meta = read_meta(index_dir)
@@ -115,10 +118,7 @@ def config_fingerprint(cfg: CorpusConfig, index_dir: Path | None) -> str:
         blob["decontaminate"] = {
             "ngram": cfg.decontaminate.ngram,
             "min_shared": cfg.decontaminate.min_shared,
-            "sets": {
-                name: hashlib.sha256(Path(path).read_bytes()).hexdigest()
-                for name, path in sorted(cfg.decontaminate.eval_sets.items())
-            },
+            "sets": sorted(cfg.decontaminate.eval_sets),
         }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -139,7 +139,7 @@ def run_part(docs_part: Path, root: Path, cfg: CorpusConfig, force: bool = False
         root=root,
         step=STAGE,
         part=part,
-        inputs=[docs_part],
+        inputs=[docs_part, *(Path(p) for p in cfg.decontaminate.eval_sets.values())],
         config_fp=config_fingerprint(cfg, index_dir),
         version=VERSION,
         work=lambda: _work(docs_part, root, cfg, part, index_dir),

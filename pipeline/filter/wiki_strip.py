@@ -65,9 +65,14 @@ def line_hits(
 
 
 def strip_paragraphs(
-    texts: Sequence[str], index: np.ndarray, n: int, threshold: float
+    texts: Sequence[str],
+    index: np.ndarray,
+    n: int,
+    threshold: float,
+    tables: PowerTables | None = None,
 ) -> list[Stripped]:
-    """Every text without the lines whose share of n-grams in the index is >= threshold."""
+    """Every text without the lines whose share of n-grams in the index is >= threshold.
+    Callers that strip batch after batch pass one `tables`: its power tables are built once."""
     lines: list[str] = []
     normalized: list[str] = []
     first: list[int] = []
@@ -76,7 +81,7 @@ def strip_paragraphs(
         lines.extend(text.split("\n"))
         normalized.extend(normalize_lines(text))
     first.append(len(lines))
-    counts, hits = line_hits(normalized, index, n)
+    counts, hits = line_hits(normalized, index, n, tables)
     remove = (counts > 0) & (hits >= threshold * counts)
     out: list[Stripped] = []
     for d, text in enumerate(texts):
@@ -100,6 +105,7 @@ def strip_jsonl(
     "removed_paragraphs"} (0-based line indexes), a batch at a time, written atomically. A line
     that is not such an object is a ConfigError naming it."""
     counts = {"documents": 0, "stripped": 0, "paragraphs": 0}
+    tables = PowerTables()
     tmp = temp_path(Path(dst))
     try:
         with open(src, encoding="utf-8") as fin, open(tmp, "w", encoding="utf-8") as fout:
@@ -107,7 +113,9 @@ def strip_jsonl(
 
             def flush() -> None:
                 for (doc_id, _), res in zip(
-                    batch, strip_paragraphs([t for _, t in batch], index, n, threshold), strict=True
+                    batch,
+                    strip_paragraphs([t for _, t in batch], index, n, threshold, tables),
+                    strict=True,
                 ):
                     record = {
                         "id": doc_id,
