@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.core.config import CorpusConfig
-from pipeline.core.errors import ConfigError
 from pipeline.core.evalsets import check_eval_sets
-from pipeline.filter.wiki_index import read_meta
+from pipeline.filter.wiki_index import check_index
 from pipeline.filter.wiki_sources import source_files
 from pipeline.harvest import check_inputs
 
@@ -17,11 +16,7 @@ def preflight(cfg: CorpusConfig) -> None:
     check_inputs(cfg.harvest)
     w = cfg.wikipedia
     if w.index is not None:
-        meta = read_meta(Path(w.index))
-        if meta["ngram"] != w.ngram:
-            raise ConfigError(
-                f"wikipedia.index {w.index} holds {meta['ngram']}-grams, not {w.ngram}"
-            )
+        check_index(Path(w.index), w.ngram)
     elif w.sources:
         source_files(w.sources)
     check_eval_sets(cfg.decontaminate.eval_sets)

@@ -171,6 +171,14 @@ def read_meta(index_dir: Path) -> dict[str, Any]:
     return dict(meta)
 
 
+def check_index(index_dir: Path, n: int) -> Path:
+    """A prebuilt index folder, if it is one of this version holding n-grams of length n."""
+    meta = read_meta(index_dir)
+    if meta["ngram"] != n:
+        raise ConfigError(f"wikipedia.index {index_dir} holds {meta['ngram']}-grams, not {n}")
+    return index_dir
+
+
 def load_index(index_dir: Path) -> np.ndarray:
     """The index as a read-only memory map: parallel parts share the page cache."""
     meta = read_meta(index_dir)
@@ -200,10 +208,7 @@ def ensure_index(
     else the build folder's cached index of `sources`, built now if missing. Parallel callers
     wait on a lock; one builds."""
     if index is not None:
-        meta = read_meta(Path(index))
-        if meta["ngram"] != n:
-            raise ConfigError(f"wikipedia.index {index} holds {meta['ngram']}-grams, not {n}")
-        return Path(index)
+        return check_index(Path(index), n)
     files = source_files(sources)
     cache = Path(root) / "wikipedia"
     cache.mkdir(parents=True, exist_ok=True)

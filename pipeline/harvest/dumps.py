@@ -18,7 +18,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -114,6 +114,7 @@ class DumpReader:
         self.format = "unknown"
         self.n_lines = 0
         self.bytes_out = 0
+        self.size = 0  # compressed bytes of the file, once opened
 
     @property
     def damage(self) -> Damage | None:
@@ -189,7 +190,7 @@ class DumpReader:
         try:
             self.format = detect_format(self.path)
             f = open(self.path, "rb")  # noqa: SIM115 -- closed by `with f` below
-            size = os.fstat(f.fileno()).st_size
+            size = self.size = os.fstat(f.fileno()).st_size
         except OSError as err:
             self._fail(0, err, 0, 0)
             return
@@ -216,15 +217,7 @@ class DumpReader:
                 if last is not None and last.end == start and self.bytes_out == out_before:
                     # Decoding from the resync point failed at once (a false magic, or the
                     # damage runs on): one region, not one per attempt.
-                    self.damages[-1] = Damage(
-                        last.path,
-                        last.offset,
-                        last.decompressed_offset,
-                        last.lines,
-                        last.error,
-                        last.start,
-                        end,
-                    )
+                    self.damages[-1] = replace(last, end=end)
                 else:
                     self._fail(noticed, error, frame, end)
                 if resume is not None:
@@ -262,16 +255,10 @@ class DumpReader:
                 self.n_lines += len(batch)
                 yield batch
         # A trailing fragment after a damaged end is an incomplete line: its region stands for it.
-        damaged_end = bool(self.damages) and self.damages[-1].end >= self._size()
+        damaged_end = bool(self.damages) and self.damages[-1].end >= self.size
         if not damaged_end and pending and not pending.isspace():
             self.n_lines += 1
             yield [pending]
-
-    def _size(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except OSError:
-            return 0
 
     def __iter__(self) -> Iterator[bytes]:
         for batch in self.batches():
