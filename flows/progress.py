@@ -7,17 +7,15 @@ flow run's context, so the artifacts belong to the flow run.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
-import threading
 from pathlib import Path
 from typing import Self
 from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from pipeline.core.progress import StageProgress, read_progress
+from pipeline.core.progress import Poller, StageProgress, read_progress
 from pipeline.progress_view import describe
 
 log = logging.getLogger(__name__)
@@ -38,8 +36,6 @@ class ProgressArtifacts:
         self.interval = interval
         self._ids: dict[str, UUID] = {}
         self._sent: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def publish(self) -> None:
         for stage, sp in read_progress(self.root).items():
@@ -56,25 +52,12 @@ class ProgressArtifacts:
                 update_progress_artifact(self._ids[stage], progress=pct, description=describe(sp))
             self._sent[stage] = pct
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.publish()
-            except Exception as err:  # noqa: BLE001 - progress must never fail a build
-                log.debug("progress artifact update failed: %s", err)
-
     def __enter__(self) -> Self:
-        ctx = contextvars.copy_context()
-        self._thread = threading.Thread(
-            target=ctx.run, args=(self._run,), name="webtext-artifacts", daemon=True
-        )
-        self._thread.start()
+        self._poller = Poller(self.publish, self.interval, "webtext-artifacts").__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._poller.__exit__()
         try:
             self.publish()  # the final figures, from the flow's own thread
         except Exception as err:  # noqa: BLE001

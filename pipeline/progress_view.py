@@ -8,7 +8,6 @@ total, pages/s and ETA.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import IO, Self
@@ -16,7 +15,7 @@ from typing import IO, Self
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from pipeline.core.progress import StageProgress, read_progress
+from pipeline.core.progress import Poller, StageProgress, read_progress
 
 ITEM_STAGES = ("crawl", "extract")
 
@@ -61,8 +60,6 @@ class ProgressView:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.interval = interval if interval is not None else (0.25 if self.tty else 10.0)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._last_line: dict[str, str] = {}
@@ -80,24 +77,15 @@ class ProgressView:
                 auto_refresh=False,
             )
             self._progress.start()
-        self._thread = threading.Thread(target=self._run, name="webtext-progress", daemon=True)
-        self._thread.start()
+        self._poller = Poller(lambda: self._draw(final=False), self.interval, "webtext-progress")
+        self._poller.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._poller.__exit__()
         self._draw(final=True)
         if self._progress is not None:
             self._progress.stop()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self._draw(final=False)
-            except Exception:  # noqa: BLE001, S112 (a drawing hiccup must never stop a build)
-                continue
 
     def _draw(self, final: bool) -> None:
         stages = read_progress(self.root)

@@ -11,16 +11,22 @@ CLI's bars, the flow's Prefect progress artifacts, the report's throughput table
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pipeline.core.io import atomic_write_json
 from pipeline.core.ledger import STAGES
 
 PROGRESS_DIR = "_progress"
+
+log = logging.getLogger(__name__)
 
 
 def progress_path(root: Path, step: str, part: str) -> Path:
@@ -173,3 +179,32 @@ def read_progress(root: Path) -> dict[str, StageProgress]:
             updated=max(updated) if updated else None,
         )
     return out
+
+
+class Poller:
+    """Calls `tick` every `interval` seconds in a daemon thread while the block runs. The
+    thread runs in a copy of the caller's context (a flow run's, for Prefect artifacts). A
+    failing tick is logged and the next one comes: progress must never stop a build."""
+
+    def __init__(self, tick: Callable[[], None], interval: float, name: str):
+        self.tick = tick
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run,), name=name, daemon=True
+        )
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception as err:  # noqa: BLE001
+                log.debug("%s: %s", self._thread.name, err)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
