@@ -7,6 +7,7 @@ get 502, and CONNECT (HTTPS tunnelling) is refused, so the demo can never reach 
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,11 +91,21 @@ def _handler_for(web: DemoWeb) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _DemoServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A crawler that gives up on a response (size cap, wrong content type, timeout) closes
+        # its socket mid-body; that is the client's right, not a server fault worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def serve(web: DemoWeb) -> Iterator[str]:
     """Run the demo proxy for the duration of the block; yields "http://127.0.0.1:PORT"."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(web))
-    server.daemon_threads = True
+    server = _DemoServer(("127.0.0.1", 0), _handler_for(web))
     thread = threading.Thread(target=server.serve_forever, name="demo-web", daemon=True)
     thread.start()
     try:

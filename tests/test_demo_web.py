@@ -7,16 +7,20 @@ import http.client
 import io
 import json
 import os
+import socket
+import struct
 import urllib.error
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import zstandard
 
 from demo import DemoWeb, demo_config, generate, serve
+from demo.server import _DemoServer
 from pipeline.core.config import load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,6 +266,35 @@ def test_proxy_round_trip(web: DemoWeb) -> None:
         resp = conn.getresponse()
         assert resp.status == 200 and resp.read() == web.pages[host][path][2]
         conn.close()
+
+
+def test_client_hanging_up_mid_response_is_not_a_server_error(
+    web: DemoWeb, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A crawler that drops a response it will not keep (a PDF, an oversized body) resets the
+    connection; the server must stay quiet and keep serving, since a build under a terminal
+    shows its stderr."""
+    pdf = "http://www.daily-ledger.test/files/report"
+    with serve(web) as proxy:
+        port = int(proxy.rsplit(":", 1)[1])
+        for _ in range(30):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(f"GET {pdf} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # RST, as an aborted download does
+        # The server's own handling of a reset, raised for real inside its error hook:
+        server = _DemoServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+        try:
+            try:
+                raise BrokenPipeError(32, "Broken pipe")
+            except BrokenPipeError:
+                server.handle_error(None, ("127.0.0.1", 1))
+        finally:
+            server.server_close()
+        status, _, body = _get(_opener(proxy), pdf)
+        assert status == 200 and body.startswith(b"%PDF-")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Broken pipe" not in err, err
 
 
 # --------------------------------------------------------------------------------------------
