@@ -379,3 +379,70 @@ def test_preflight_names_missing_references(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=message):
             preflight(parse_config({**base, **extra}))
     assert not (tmp_path / "out").exists()  # nothing written before the checks pass
+
+
+def _line_ngrams_one_by_one(texts: list[str], n: int) -> tuple[list[int], list[int]]:
+    """The definition: normalize_lines, then batch_ngram_hashes, one line at a time."""
+    from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, normalize_lines
+
+    hashes: list[int] = []
+    lines: list[int] = []
+    line = 0
+    for text in texts:
+        for norm in normalize_lines(text):
+            h, _ = batch_ngram_hashes([norm], n, PowerTables())
+            hashes.extend(int(x) for x in h)
+            lines.extend([line] * h.size)
+            line += 1
+    return hashes, lines
+
+
+def _tricky_texts(seed: int, count: int) -> list[str]:
+    """Random texts over the characters that make normalization hard: case that expands
+    (ß, İ, ŉ, ǰ, ﬁ), compatibility forms (①, ½, …, Ⅸ, fullwidth, Arabic presentation forms),
+    combining marks after a newline or a space, every kind of whitespace, astral letters that
+    have case (Deseret) and astral symbols, a lone surrogate, punctuation."""
+    rng = random.Random(seed)
+    chars = (
+        "abc XYZ Straße ẞ İi ŉ ǰ ﬁ ① ½ … Ⅸ Ａｂ ﺍﻟ ΣΑΣ ς é e\u0301 \u0301 \u0308"
+        "\n\n\t\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u00a0\u1680\u2003\u2028\u2029\u202f\u3000"
+        ".,;:!?'\"“”‘’—-()[]{}<>@#$%^&*_+=/\\|~`"
+        "\U00010400\U00010428😀𝔘\ud800"
+    )
+    out = []
+    for _ in range(count):
+        out.append("".join(rng.choice(chars) for _ in range(rng.randint(0, 60))))
+    return out
+
+
+def test_line_ngram_hashes_equal_the_definition_on_real_and_tricky_text(
+    shared_data: Path,
+) -> None:
+    """The vectorized path of paragraph stripping (`line_ngram_hashes`: one normalization and
+    hashing pass over a batch) gives exactly the hashes and lines of normalize_lines +
+    batch_ngram_hashes, one line at a time: on real news bodies, sentences in 67 languages
+    and random texts over the hard characters."""
+    from pipeline.core.ngrams import PowerTables, line_ngram_hashes, normalize_lines
+
+    tsv = (shared_data / "langid/sentences-open.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    by_lang: dict[str, list[str]] = {}
+    for row in tsv:
+        lang, _, sentence = row.partition("\t")
+        by_lang.setdefault(lang, []).append(sentence)
+    multilingual = ["\n".join(s[:40]) for _, s in sorted(by_lang.items())]
+    assert len(multilingual) >= 60
+    tricky = _tricky_texts(7, 3000)
+    for texts, n in (
+        (gold_bodies(shared_data)[:60], 8),
+        (multilingual, 8),
+        (multilingual, 3),
+        (tricky, 2),
+        (tricky, 1),
+        ([], 8),
+        (["", "\n\n", "one two"], 2),
+    ):
+        hashes, line, per_text = line_ngram_hashes(texts, n, PowerTables())
+        want_hashes, want_lines = _line_ngrams_one_by_one(texts, n)
+        assert hashes.tolist() == want_hashes
+        assert line.tolist() == want_lines
+        assert per_text.tolist() == [len(normalize_lines(t)) for t in texts]

@@ -29,6 +29,7 @@ _DROP_BMP = np.array([not (chr(c).isalnum() or chr(c).isspace()) for c in range(
 _DROP_ASCII = bytes(c for c in range(128) if _DROP_BMP[c])
 # str.split() treats \x1c-\x1f as whitespace, bytes.split() does not: map them to spaces.
 _ASCII_TABLE = bytes(32 if 0x1C <= c <= 0x1F else c for c in range(256))
+_ASCII_SPACE = bytes(32 if chr(c).isspace() and c != 10 else c for c in range(256))
 
 
 def normalize_reference(text: str) -> str:
@@ -36,6 +37,120 @@ def normalize_reference(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).casefold()
     t = "".join(c for c in t if c.isalnum() or c.isspace())
     return " ".join(t.split())
+
+
+# Case folding as tables: one code point for those that fold to one; those that expand
+# (ß -> ss, ŉ -> ʼn, ...) are marked EXPANDS and fold, up to three, padded, in a side table.
+_EXPANDS = np.uint32(0xFFFFFFFF)
+_FOLD_BMP = np.arange(1 << 16, dtype=np.uint32)
+_EXPANSIONS: dict[int, list[int]] = {}
+for _c in range(1 << 16):
+    _f = chr(_c).casefold()
+    if len(_f) == 1:
+        _FOLD_BMP[_c] = ord(_f)
+    else:
+        _FOLD_BMP[_c] = _EXPANDS
+        _EXPANSIONS[_c] = [ord(x) for x in _f]
+# What normalization does with a (folded) character: keep it, drop it (punctuation, symbols),
+# or make it a space (whitespace other than the newline separates words, as str.split() does).
+KEEP, DROP, SPACE = 0, 1, 2
+_CLASS_BMP = np.array(
+    [SPACE if chr(c).isspace() and c != 10 else DROP * bool(_DROP_BMP[c]) for c in range(1 << 16)],
+    dtype=np.uint8,
+)
+del _c, _f
+
+
+def _char_class(c: str) -> int:
+    if c.isspace() and c != "\n":
+        return SPACE
+    return KEEP if c.isalnum() or c.isspace() else DROP
+
+
+def _casefold_cps(cps: np.ndarray) -> np.ndarray:
+    """str.casefold over an array of code points."""
+    big = cps >= (1 << 16)
+    any_big = bool(big.any())
+    folded = _FOLD_BMP[np.where(big, 0, cps) if any_big else cps]
+    if any_big:
+        for i in np.flatnonzero(big):
+            f = chr(int(cps[i])).casefold()  # astral letters fold to one astral letter
+            folded[i] = ord(f) if len(f) == 1 else cps[i]
+    expand = np.flatnonzero(folded == _EXPANDS)
+    if not expand.size:
+        return folded
+    pieces = [_EXPANSIONS[int(cps[i])] for i in expand]
+    extra = np.array([len(p) - 1 for p in pieces])
+    lengths = np.ones(folded.size, dtype=np.int64)
+    lengths[expand] += extra
+    offsets = np.cumsum(lengths) - lengths
+    out = np.repeat(folded, lengths)
+    for i, piece in zip(offsets[expand], pieces, strict=True):
+        out[i : i + len(piece)] = piece
+    return out
+
+
+def _nfkc(text: str) -> str:
+    """NFKC, paying for the slow path only on the lines that need it: a newline is a stable
+    boundary (a starter that never composes), so lines normalize independently."""
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    return "\n".join(
+        line if unicodedata.is_normalized("NFKC", line) else unicodedata.normalize("NFKC", line)
+        for line in text.split("\n")
+    )
+
+
+def normalized_buffer(texts: Sequence[str]) -> bytes:
+    """The UTF-8 bytes of `"\\n".join(texts)` normalized as `normalize_lines` does, except that
+    words may be separated by several spaces: NFKC, casefold, punctuation and symbols dropped,
+    whitespace other than newlines made a space. Line i of the result is line i of the joined
+    texts. Code points are mapped by table lookups over the whole batch, not per line."""
+    joined = "\n".join(_nfkc(text) for text in texts)
+    if joined.isascii():
+        return joined.lower().encode("ascii").translate(_ASCII_SPACE, _DROP_ASCII)
+    cps = _casefold_cps(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), np.uint32))
+    big = cps >= (1 << 16)
+    if big.any():
+        cls = _CLASS_BMP[np.where(big, 0, cps)]
+        for i in np.flatnonzero(big):
+            cls[i] = _char_class(chr(int(cps[i])))
+    else:
+        cls = _CLASS_BMP[cps]
+    cps[cls == SPACE] = 32
+    kept = cps[cls != DROP]
+    return kept.tobytes().decode("utf-32-le", "surrogatepass").encode("utf-8", "surrogatepass")
+
+
+def line_ngram_hashes(
+    texts: Sequence[str], n: int, tables: PowerTables
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hashes, line, lines_per_text): the uint64 word n-gram hashes of every line of every
+    text, as `batch_ngram_hashes` over `normalize_lines` gives them, the index of the line
+    (counted over all texts) each n-gram belongs to, and how many lines each text has.
+    Never crosses a line; one vectorized pass over the batch."""
+    lines_per_text = np.array([t.count("\n") + 1 for t in texts], dtype=np.int64)
+    empty = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64), lines_per_text
+    if not texts:
+        return empty
+    buf = np.frombuffer(normalized_buffer(texts), dtype=np.uint8)
+    newline = buf == 10
+    sep = newline | (buf == 32)
+    edges = np.diff(np.concatenate(([True], sep, [True])).astype(np.int8))
+    starts = np.flatnonzero(edges == -1)
+    ends = np.flatnonzero(edges == 1)
+    if starts.size < n:
+        return empty
+    line_of_word = np.cumsum(newline)[starts] if newline.any() else np.zeros(starts.size, np.int64)
+    wh = _hash_words(buf, starts, ends, tables)
+    n_full = wh.size - n + 1
+    acc = wh[:n_full].copy()
+    mult = np.uint64(SHINGLE_MULT)
+    for k in range(1, n):
+        np.multiply(acc, mult, out=acc)
+        np.add(acc, wh[k : k + n_full], out=acc)
+    keep = line_of_word[:n_full] == line_of_word[n - 1 :]
+    return fmix64_array(acc[keep]), line_of_word[:n_full][keep].astype(np.int64), lines_per_text
 
 
 def _keep_text_chars(text: str) -> str:
@@ -129,10 +244,17 @@ def _powers(base: int, n: int) -> np.ndarray:
 def word_hashes(joined: bytes, tables: PowerTables) -> np.ndarray:
     """Hashes of the single-space-separated words of a non-empty buffer."""
     buf = np.frombuffer(joined, dtype=np.uint8)
-    n = buf.size
     spaces = np.flatnonzero(buf == 32)
     starts = np.concatenate(([0], spaces + 1))
-    ends = np.concatenate((spaces, [n]))
+    ends = np.concatenate((spaces, [buf.size]))
+    return _hash_words(buf, starts, ends, tables)
+
+
+def _hash_words(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, tables: PowerTables
+) -> np.ndarray:
+    """Hashes of the words buf[starts[i]:ends[i]]."""
+    n = buf.size
     fwd, inv = tables.get(n + 1)
     # prefix[i] = sum_{j<i} byte_j * P^j, so a word's polynomial is a difference of prefixes
     # scaled back by P^-start: all in wrapping uint64, where the odd P is invertible.

@@ -5,9 +5,10 @@ never crossing a line) are looked up in the index; a paragraph with at least `th
 them found is removed and the document keeps the rest. A document's `overlap` is the share of
 all its n-grams found, before stripping. Lines shorter than n words have no n-grams and stay.
 
-Lookups are vectorized over a batch of documents: one hashing pass over all their lines, one
-sorted search of the index (queries sorted first, so a large memory-mapped index is walked in
-order), and sums per line and per document with reduceat.
+Lookups are vectorized over a batch of documents: one normalization and hashing pass over all
+their lines (`core.ngrams.line_ngram_hashes`), one sorted search of the index (queries sorted
+first, so a large memory-mapped index is walked in order), and counts per line and per
+document with bincount and reduceat.
 """
 
 from __future__ import annotations
@@ -23,13 +24,7 @@ import numpy as np
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.io import temp_path
-from pipeline.core.ngrams import (
-    PowerTables,
-    batch_ngram_hashes,
-    char_batches,
-    normalize_lines,
-    sorted_lookup,
-)
+from pipeline.core.ngrams import PowerTables, char_batches, line_ngram_hashes, sorted_lookup
 
 BATCH_CHARS = 1 << 20
 
@@ -45,25 +40,6 @@ class Stripped:
         return bool(self.removed)
 
 
-def line_hits(
-    normalized: Sequence[str], index: np.ndarray, n: int, tables: PowerTables | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(n-grams, n-grams found) of every normalized line, as int64 arrays."""
-    tables = tables or PowerTables()
-    counts = np.zeros(len(normalized), dtype=np.int64)
-    hits = np.zeros(len(normalized), dtype=np.int64)
-    for start, stop in char_batches(normalized, BATCH_CHARS):
-        hashes, c = batch_ngram_hashes(normalized[start:stop], n, tables)
-        counts[start:stop] = c
-        if not hashes.size:
-            continue
-        found = sorted_lookup(index, hashes)[1].astype(np.int64)
-        have = np.flatnonzero(c)
-        offsets = np.concatenate(([0], np.cumsum(c[have])[:-1]))
-        hits[start + have] = np.add.reduceat(found, offsets)
-    return counts, hits
-
-
 def strip_paragraphs(
     texts: Sequence[str],
     index: np.ndarray,
@@ -73,28 +49,37 @@ def strip_paragraphs(
 ) -> list[Stripped]:
     """Every text without the lines whose share of n-grams in the index is >= threshold.
     Callers that strip batch after batch pass one `tables`: its power tables are built once."""
-    lines: list[str] = []
-    normalized: list[str] = []
-    first: list[int] = []
-    for text in texts:
-        first.append(len(lines))
-        lines.extend(text.split("\n"))
-        normalized.extend(normalize_lines(text))
-    first.append(len(lines))
-    counts, hits = line_hits(normalized, index, n, tables)
+    tables = tables or PowerTables()
+    out: list[Stripped] = []
+    for start, stop in char_batches(texts, BATCH_CHARS):
+        out.extend(_strip_batch(texts[start:stop], index, n, threshold, tables))
+    return out
+
+
+def _strip_batch(
+    texts: Sequence[str], index: np.ndarray, n: int, threshold: float, tables: PowerTables
+) -> list[Stripped]:
+    hashes, line, lines_per_text = line_ngram_hashes(texts, n, tables)
+    n_lines = int(lines_per_text.sum())
+    found = sorted_lookup(index, hashes)[1]
+    counts = np.bincount(line, minlength=n_lines)
+    hits = np.bincount(line[found], minlength=n_lines)
     remove = (counts > 0) & (hits >= threshold * counts)
+    first = np.concatenate(([0], np.cumsum(lines_per_text)))
+    doc_counts = np.add.reduceat(counts, first[:-1])
+    doc_hits = np.add.reduceat(hits, first[:-1])
+    doc_removed = np.add.reduceat(remove.astype(np.int64), first[:-1])
     out: list[Stripped] = []
     for d, text in enumerate(texts):
-        a, b = first[d], first[d + 1]
-        total = int(counts[a:b].sum())
-        overlap = float(hits[a:b].sum()) / total if total else 0.0
-        removed = [int(i) for i in np.flatnonzero(remove[a:b])]
-        if removed:
-            gone = set(removed)
-            kept = [line for i, line in enumerate(lines[a:b]) if i not in gone]
-            out.append(Stripped("\n".join(kept).strip(), overlap, removed))
-        else:
+        total = int(doc_counts[d])
+        overlap = float(doc_hits[d]) / total if total else 0.0
+        if not doc_removed[d]:
             out.append(Stripped(text, overlap))
+            continue
+        removed = [int(i) for i in np.flatnonzero(remove[first[d] : first[d + 1]])]
+        gone = set(removed)
+        kept = [line for i, line in enumerate(text.split("\n")) if i not in gone]
+        out.append(Stripped("\n".join(kept).strip(), overlap, removed))
     return out
 
 
