@@ -6,7 +6,8 @@ Layout of an index folder: `ngrams.u64` (the hashes, little-endian, ascending) a
 
 The build is an external bucket sort, O(n log n) in time and bounded in memory whatever the
 size of the reference: n-gram hashes (pipeline.core.ngrams, lines never crossed) are made
-unique in memory a few tens of millions at a time, split by their top byte into 256 bucket
+unique in memory a few tens of millions at a time (texts hashed a batch at a time by
+`line_ngram_hashes`, as paragraph stripping hashes its documents), split by their top byte into 256 bucket
 files, then each bucket is sorted and made unique on its own and appended in bucket order.
 Peak memory is about the largest bucket (1/256 of the raw hashes) plus the buffer.
 
@@ -25,7 +26,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.io import atomic_write_json
-from pipeline.core.ngrams import PowerTables, batch_ngram_hashes, normalize_lines, sorted_unique
+from pipeline.core.ngrams import PowerTables, line_ngram_hashes, sorted_unique
 from pipeline.filter.wiki_sources import iter_texts, source_files
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,6 @@ BUCKET_BITS = 8
 BUFFER = 1 << 25
 # Characters of normalized text hashed per vectorized pass.
 BATCH_CHARS = 1 << 20
-
-
-def _paragraphs(texts: Iterable[str]) -> Iterator[str]:
-    for text in texts:
-        for norm in normalize_lines(text):
-            if norm:
-                yield norm
 
 
 class _Buckets:
@@ -109,12 +103,13 @@ def build_index(
         size = 0
 
         def hash_batch() -> None:
-            nonlocal size, n_pending, raw
+            nonlocal size, n_pending, raw, paragraphs
             if batch:
-                hashes, _ = batch_ngram_hashes(batch, n, tables)
+                hashes, line, _ = line_ngram_hashes(batch, n, tables)
                 pending.append(hashes)
                 n_pending += hashes.size
                 raw += hashes.size
+                paragraphs += int(np.count_nonzero(np.diff(line))) + 1 if line.size else 0
                 batch.clear()
                 size = 0
             if n_pending >= buffer:
@@ -125,12 +120,10 @@ def build_index(
         for src in files:
             for text in iter_texts(src, processes):
                 texts += 1
-                for para in _paragraphs([text]):
-                    paragraphs += 1
-                    batch.append(para)
-                    size += len(para) + 1
-                    if size >= BATCH_CHARS:
-                        hash_batch()
+                batch.append(text)
+                size += len(text) + 1
+                if size >= BATCH_CHARS:
+                    hash_batch()
         hash_batch()
         if pending:
             buckets.spill(np.concatenate(pending))
@@ -144,7 +137,7 @@ def build_index(
             "raw_ngrams": raw,
             "sha256": sha,
             "texts": texts,
-            "paragraphs": paragraphs,
+            "paragraphs": paragraphs,  # lines with at least one n-gram
             "sources": [{"path": str(p.resolve()), "size": p.stat().st_size} for p in files],
             "build_seconds": round(time.perf_counter() - t0, 3),
         }
