@@ -39,55 +39,54 @@ def normalize_reference(text: str) -> str:
     return " ".join(t.split())
 
 
-# Case folding as tables: one code point for those that fold to one; those that expand
-# (ß -> ss, ŉ -> ʼn, ...) are marked EXPANDS and fold, up to three, padded, in a side table.
-_EXPANDS = np.uint32(0xFFFFFFFF)
-_FOLD_BMP = np.arange(1 << 16, dtype=np.uint32)
+# Normalization of one (NFKC) code point as a table over the BMP: its case fold, or 32 for
+# whitespace other than the newline (which separates words, as str.split() does), or DROPPED
+# for punctuation and symbols, or EXPANDS for the few whose fold is several characters
+# (ß -> ss, ŉ -> ʼn, ...), which are spliced in from a side table.
+DROPPED = np.uint32(0xFFFFFFFF)
+EXPANDS = np.uint32(0xFFFFFFFE)
+
+
+def _norm_char(c: str) -> int:
+    if c.isspace():
+        return 10 if c == "\n" else 32
+    return ord(c) if c.isalnum() else int(DROPPED)
+
+
+_NORM_BMP = np.empty(1 << 16, dtype=np.uint32)
 _EXPANSIONS: dict[int, list[int]] = {}
 for _c in range(1 << 16):
     _f = chr(_c).casefold()
     if len(_f) == 1:
-        _FOLD_BMP[_c] = ord(_f)
+        _NORM_BMP[_c] = _norm_char(_f)
     else:
-        _FOLD_BMP[_c] = _EXPANDS
-        _EXPANSIONS[_c] = [ord(x) for x in _f]
-# What normalization does with a (folded) character: keep it, drop it (punctuation, symbols),
-# or make it a space (whitespace other than the newline separates words, as str.split() does).
-KEEP, DROP, SPACE = 0, 1, 2
-_CLASS_BMP = np.array(
-    [SPACE if chr(c).isspace() and c != 10 else DROP * bool(_DROP_BMP[c]) for c in range(1 << 16)],
-    dtype=np.uint8,
-)
+        _NORM_BMP[_c] = EXPANDS
+        _EXPANSIONS[_c] = [_norm_char(x) for x in _f]
 del _c, _f
 
 
-def _char_class(c: str) -> int:
-    if c.isspace() and c != "\n":
-        return SPACE
-    return KEEP if c.isalnum() or c.isspace() else DROP
-
-
-def _casefold_cps(cps: np.ndarray) -> np.ndarray:
-    """str.casefold over an array of code points."""
-    big = cps >= (1 << 16)
-    any_big = bool(big.any())
-    folded = _FOLD_BMP[np.where(big, 0, cps) if any_big else cps]
-    if any_big:
+def _normalize_cps(cps: np.ndarray) -> np.ndarray:
+    """Code points of NFKC text -> casefolded code points with punctuation and symbols
+    dropped and whitespace other than newlines made a space."""
+    if int(cps.max(initial=0)) < (1 << 16):
+        out = _NORM_BMP[cps]
+    else:
+        big = cps >= (1 << 16)
+        out = _NORM_BMP[np.where(big, 0, cps)]
         for i in np.flatnonzero(big):
             f = chr(int(cps[i])).casefold()  # astral letters fold to one astral letter
-            folded[i] = ord(f) if len(f) == 1 else cps[i]
-    expand = np.flatnonzero(folded == _EXPANDS)
-    if not expand.size:
-        return folded
-    pieces = [_EXPANSIONS[int(cps[i])] for i in expand]
-    extra = np.array([len(p) - 1 for p in pieces])
-    lengths = np.ones(folded.size, dtype=np.int64)
-    lengths[expand] += extra
-    offsets = np.cumsum(lengths) - lengths
-    out = np.repeat(folded, lengths)
-    for i, piece in zip(offsets[expand], pieces, strict=True):
-        out[i : i + len(piece)] = piece
-    return out
+            out[i] = _norm_char(f) if len(f) == 1 else DROPPED
+    expand = np.flatnonzero(out == EXPANDS)
+    if expand.size:
+        pieces = []
+        prev = 0
+        for pos in expand.tolist():
+            pieces.append(out[prev:pos])
+            pieces.append(np.array(_EXPANSIONS[int(cps[pos])], dtype=np.uint32))
+            prev = pos + 1
+        pieces.append(out[prev:])
+        out = np.concatenate(pieces)
+    return out[out != DROPPED]
 
 
 def _nfkc(text: str) -> str:
@@ -109,16 +108,7 @@ def normalized_buffer(texts: Sequence[str]) -> bytes:
     joined = "\n".join(_nfkc(text) for text in texts)
     if joined.isascii():
         return joined.lower().encode("ascii").translate(_ASCII_SPACE, _DROP_ASCII)
-    cps = _casefold_cps(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), np.uint32))
-    big = cps >= (1 << 16)
-    if big.any():
-        cls = _CLASS_BMP[np.where(big, 0, cps)]
-        for i in np.flatnonzero(big):
-            cls[i] = _char_class(chr(int(cps[i])))
-    else:
-        cls = _CLASS_BMP[cps]
-    cps[cls == SPACE] = 32
-    kept = cps[cls != DROP]
+    kept = _normalize_cps(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), np.uint32))
     return kept.tobytes().decode("utf-32-le", "surrogatepass").encode("utf-8", "surrogatepass")
 
 
@@ -141,7 +131,7 @@ def line_ngram_hashes(
     ends = np.flatnonzero(edges == 1)
     if starts.size < n:
         return empty
-    line_of_word = np.cumsum(newline)[starts] if newline.any() else np.zeros(starts.size, np.int64)
+    line_of_word = np.searchsorted(np.flatnonzero(newline), starts)
     wh = _hash_words(buf, starts, ends, tables)
     n_full = wh.size - n + 1
     acc = wh[:n_full].copy()
