@@ -26,6 +26,7 @@ Prints JSON lines. Usage:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -42,7 +43,7 @@ from pipeline.core.config import WikipediaConfig
 
 SAMPLE = REPO.parent / "shared/data/wikipedia/enwiki-sample-pages-articles.xml.bz2"
 GOLD = REPO.parent / "shared/data/extraction/scrapinghub/ground-truth.json"
-ROWS_PER_FILE = 200_000
+ROWS_PER_FILE = 25_000
 
 
 def _sample_articles() -> list[str]:
@@ -64,24 +65,29 @@ def generate(target: int, n: int, out: Path, seed: int = 0) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     raw = n_articles = n_words = n_files = 0
     while raw < target:
-        texts = []
-        for _ in range(ROWS_PER_FILE):
-            paras = []
-            for _ in range(int(rng.integers(4, 13))):
-                if rng.random() < 0.1:
-                    p = real[int(rng.integers(0, len(real)))]
-                    k = len(p.split())
-                else:
-                    k = int(rng.integers(40, 121))
-                    ids = np.searchsorted(cum, rng.random(k))
-                    p = " ".join(vocab[np.minimum(ids, vocab.size - 1)])
-                paras.append(p)
-                raw += max(k - n + 1, 0)
-                n_words += k
-            texts.append("\n".join(paras))
-            n_articles += 1
+        n_paras = rng.integers(4, 13, ROWS_PER_FILE)
+        lengths = rng.integers(40, 121, int(n_paras.sum()))
+        copied = rng.random(lengths.size) < 0.1
+        ids = np.minimum(np.searchsorted(cum, rng.random(int(lengths.sum()))), vocab.size - 1)
+        drawn = vocab[ids]
+        offsets = np.concatenate(([0], np.cumsum(lengths)))
+        paras = []
+        for j in range(lengths.size):
+            if copied[j]:
+                p = real[int(rng.integers(0, len(real)))]
+                k = len(p.split())
+            else:
+                k = int(lengths[j])
+                p = " ".join(drawn[offsets[j] : offsets[j + 1]])
+            paras.append(p)
+            raw += max(k - n + 1, 0)
+            n_words += k
             if raw >= target:
                 break
+        bounds = np.concatenate(([0], np.cumsum(n_paras)))
+        bounds = bounds[bounds < len(paras)].tolist() + [len(paras)]
+        texts = ["\n".join(paras[a:b]) for a, b in itertools.pairwise(bounds)]
+        n_articles += len(texts)
         first = n_articles - len(texts)
         ids_col = [str(first + i) for i in range(len(texts))]
         table = pa.table(
@@ -111,22 +117,24 @@ def _child(code: str) -> tuple[dict, dict[str, float]]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     usage = {
         "wall_s": round(wall, 2),
-        "cpu_s": round(
-            (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2
-        ),
-        # RUSAGE_CHILDREN's maxrss is the largest of any child so far: children run in
-        # increasing order of memory here, and each figure is checked in the child too.
-        "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
+        "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2),
     }
     return json.loads(proc.stdout.strip().splitlines()[-1]), usage
 
+
+# Peak RSS of the child itself: VmHWM belongs to the address space made at exec, while
+# ru_maxrss also keeps the parent's peak from before the exec (Linux carries it over).
+HWM = (
+    "round(int([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1])"
+    " / 1024, 1)"
+)
 
 BUILD = """
 import json, resource, sys
 sys.path.insert(0, {repo!r})
 from pipeline.filter import wiki_index
 meta = wiki_index.build_index([{src!r}], __import__("pathlib").Path({dst!r}), {n})
-meta["self_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+meta["self_peak_rss_mb"] = {hwm}
 print(json.dumps(meta))
 """
 
@@ -137,16 +145,15 @@ sys.path.insert(0, {bench!r})
 from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
-from pipeline.core.ngrams import sorted_lookup
 from pipeline.filter import wiki_index
 from pipeline.filter.wiki_strip import strip_paragraphs
 from wikipedia_overlap import make_docs
 
 index = wiki_index.load_index(Path({dst!r}))
 t0 = time.perf_counter()
-checksum = int(np.bitwise_xor.reduce(index[:: 512]))  # one pass: the map is paged in
-for start in range(0, index.size, 1 << 26):
-    np.asarray(index[start : start + (1 << 26)]).sum()
+for arr in (index.hashes, index.directory):  # one pass: the maps are paged in
+    for start in range(0, arr.size, 1 << 26):
+        np.asarray(arr[start : start + (1 << 26)]).sum()
 warm_s = time.perf_counter() - t0
 first = sorted(Path({src!r}).glob("*.parquet"))[0]
 texts = pq.read_table(first, columns=["text"]).column("text").to_pylist()[:20000]
@@ -161,12 +168,12 @@ for _ in range(3):
 cpu = sorted(r[0] for r in runs)[1]
 wall = sorted(r[1] for r in runs)[1]
 rng = np.random.default_rng(1)
-present = np.asarray(index[rng.integers(0, index.size, 500_000)])
+present = np.asarray(index.hashes[rng.integers(0, index.size, 500_000)])
 queries = np.concatenate([present, rng.integers(0, 2**63, 500_000, dtype=np.uint64)])
 rng.shuffle(queries)
 c0 = time.process_time()
 for _ in range(5):
-    found = sorted_lookup(index, queries)[1]
+    found = index.contains(queries)
 lookup_cpu = (time.process_time() - c0) / 5
 print(json.dumps({{
     "warm_s": round(warm_s, 2),
@@ -179,7 +186,7 @@ print(json.dumps({{
     "docs_per_wall_s": round(len(docs) / wall, 1),
     "lookups_per_cpu_s": round(queries.size / lookup_cpu),
     "lookup_found_share": round(float(found.mean()), 4),
-    "self_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    "self_peak_rss_mb": {hwm},
 }}))
 """
 
@@ -191,11 +198,12 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=3000)
     ap.add_argument("--words", type=int, default=730, help="~1,400 GPT-2 tokens of news text")
     ap.add_argument("--skip-generate", action="store_true")
+    ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     n = WikipediaConfig().ngram
     threshold = WikipediaConfig().paragraph_overlap
     src, dst = args.work / "reference", args.work / "index"
-    if not args.skip_generate:
+    if args.generate_only:
         t0 = time.perf_counter()
         gen = generate(args.ngrams, n, src)
         size = sum(p.stat().st_size for p in src.glob("*.parquet"))
@@ -210,7 +218,11 @@ def main() -> None:
             ),
             flush=True,
         )
-    meta, usage = _child(BUILD.format(repo=str(REPO), src=str(src), dst=str(dst), n=n))
+        return
+    if not args.skip_generate:  # in a child, so that this process stays small
+        cmd = [sys.executable, __file__, "--generate-only", "--ngrams", str(args.ngrams)]
+        subprocess.run([*cmd, "--work", str(args.work)], check=True)
+    meta, usage = _child(BUILD.format(repo=str(REPO), src=str(src), dst=str(dst), n=n, hwm=HWM))
     index_bytes = (dst / "ngrams.u64").stat().st_size
     print(
         json.dumps(
@@ -240,6 +252,7 @@ def main() -> None:
             threshold=threshold,
             docs=args.docs,
             words=args.words,
+            hwm=HWM,
         )
     )
     print(

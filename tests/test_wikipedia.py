@@ -93,7 +93,7 @@ def test_index_equals_the_naive_computation(articles: list[str], index_dir: Path
     index = wiki_index.load_index(index_dir)
     lines = [normalize(p) for a in articles for p in a.split("\n")]
     naive = np.unique(np.concatenate([ngram_hashes(x, N) for x in lines if x]))
-    assert np.array_equal(np.asarray(index), naive)
+    assert np.array_equal(np.asarray(index.hashes), naive)
     meta = wiki_index.read_meta(index_dir)
     assert meta["ngrams"] == naive.size and meta["ngram"] == N and meta["texts"] == 106
     assert meta["sha256"] == __import__("hashlib").sha256(naive.astype("<u8").tobytes()).hexdigest()
@@ -204,7 +204,7 @@ def _write_txt(path: Path, texts: list[str]) -> Path:
 def test_overlap_and_removal_are_exact(index_dir: Path, articles: list[str]) -> None:
     """The figures equal a brute-force count over sets of hashes, line by line."""
     index = wiki_index.load_index(index_dir)
-    members = set(np.asarray(index).tolist())
+    members = set(np.asarray(index.hashes).tolist())
     rng = random.Random(3)
     paras = _paragraphs(articles, 20)
     doc = "\n".join(
@@ -446,3 +446,31 @@ def test_line_ngram_hashes_equal_the_definition_on_real_and_tricky_text(
         assert hashes.tolist() == want_hashes
         assert line.tolist() == want_lines
         assert per_text.tolist() == [len(normalize_lines(t)) for t in texts]
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 1000, 300_000])
+def test_index_membership_equals_a_set(size: int, tmp_path: Path) -> None:
+    """WikiIndex.contains (directory + bucket scan) answers exactly as a set, for present and
+    absent hashes, the extreme values and buckets that are empty or crowded; and the directory
+    written by the build equals the one computed from the hashes."""
+    rng = np.random.default_rng(size)
+    hashes = rng.integers(0, 2**64 - 1, size, dtype=np.uint64, endpoint=True)
+    if size >= 1000:  # a crowded bucket: 40 neighbours, and the extremes
+        hashes[:40] = np.uint64(2**63) + np.arange(40, dtype=np.uint64)
+        hashes[40], hashes[41] = 0, 2**64 - 1
+    index = wiki_index.WikiIndex.from_hashes(hashes)
+    absent = rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64, endpoint=True)
+    extremes = np.array([0, 1, 2**63, 2**63 + 39, 2**63 + 40, 2**64 - 2, 2**64 - 1], np.uint64)
+    queries = np.concatenate([hashes, absent, extremes, hashes[: size // 2]])
+    rng.shuffle(queries)
+    members = set(hashes.tolist())
+    assert index.contains(queries).tolist() == [q in members for q in queries.tolist()]
+    txt = tmp_path / "t.txt"
+    words = [f"w{i}" for i in range(size + N - 1)]
+    txt.write_text(" ".join(words) + "\n" if size else "", encoding="utf-8")
+    wiki_index.build_index([txt], tmp_path / "idx", N)
+    built = wiki_index.load_index(tmp_path / "idx")
+    assert built.size == size
+    want = wiki_index.build_directory(np.asarray(built.hashes), built.bits)
+    assert np.array_equal(np.asarray(built.directory), want)
+    assert built.contains(np.asarray(built.hashes)).all()

@@ -1,8 +1,11 @@
 """The Wikipedia n-gram index: sorted unique uint64 hashes of every word n-gram of the
 reference, in a folder that any number of filter parts read through one memory map.
 
-Layout of an index folder: `ngrams.u64` (the hashes, little-endian, ascending) and
-`meta.json` (n, normalization, count, the content sha256 of ngrams.u64, the sources).
+Layout of an index folder: `ngrams.u64` (the hashes, little-endian, ascending),
+`directory.u64` (where the hashes of each value of their top `directory_bits` bits start, about
+8 hashes per entry: a lookup reads one directory entry and scans one cache line, where a binary
+search over a few hundred million hashes misses the cache a dozen times) and `meta.json` (n,
+normalization, count, the content sha256 of ngrams.u64, the sources).
 
 The build is an external bucket sort, O(n log n) in time and bounded in memory whatever the
 size of the reference: n-gram hashes (pipeline.core.ngrams, lines never crossed) are made
@@ -22,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -39,15 +43,83 @@ from pipeline.filter.wiki_sources import iter_texts, source_files
 
 log = logging.getLogger(__name__)
 
-# Bump when markup stripping, normalization or hashing change: it names the cached indexes.
-VERSION = 2
+# Bump when markup stripping, normalization, hashing or the layout change: it names the cached
+# indexes. 3: directory.u64.
+VERSION = 3
 NGRAMS = "ngrams.u64"
+DIRECTORY = "directory.u64"
 META = "meta.json"
+# Hashes per directory entry on average: 8 x 8 bytes is one 64-byte cache line.
+PER_ENTRY = 8
 BUCKET_BITS = 8
 # Hashes gathered before they are made unique and spilled to the buckets (256 MiB).
 BUFFER = 1 << 25
 # Characters of normalized text hashed per vectorized pass.
 BATCH_CHARS = 1 << 20
+
+
+def directory_bits(count: int) -> int:
+    """Top bits that address the directory of an index of count hashes."""
+    return max(0, math.ceil(math.log2(max(count, 1) / PER_ENTRY)))
+
+
+def build_directory(hashes: np.ndarray, bits: int) -> np.ndarray:
+    """directory[b] = where the hashes whose top `bits` bits are b start; one entry more at
+    the end (the count), so bucket b is hashes[directory[b]:directory[b + 1]]."""
+    if bits == 0:
+        return np.array([0, hashes.size], dtype=np.uint64)
+    out = np.empty((1 << bits) + 1, dtype=np.uint64)
+    step = 1 << 22
+    for start in range(0, 1 << bits, step):
+        keys = np.arange(start, min(start + step, 1 << bits), dtype=np.uint64)
+        out[start : start + keys.size] = np.searchsorted(hashes, keys << np.uint64(64 - bits))
+    out[-1] = hashes.size
+    return out
+
+
+class WikiIndex:
+    """Sorted unique n-gram hashes and their directory; `contains` answers membership for a
+    batch of query hashes."""
+
+    def __init__(self, hashes: np.ndarray, directory: np.ndarray | None = None):
+        self.hashes = hashes
+        self.bits = directory_bits(int(hashes.size))
+        self.directory = build_directory(hashes, self.bits) if directory is None else directory
+
+    @classmethod
+    def from_hashes(cls, hashes: np.ndarray) -> WikiIndex:
+        return cls(sorted_unique(np.asarray(hashes, dtype=np.uint64)))
+
+    @property
+    def size(self) -> int:
+        return int(self.hashes.size)
+
+    def contains(self, queries: np.ndarray) -> np.ndarray:
+        """found[i] iff queries[i] is in the index. Queries are sorted first, so a memory-
+        mapped index and its directory are walked in order; each query then scans its
+        bucket (about a cache line) until it meets a hash not smaller than itself."""
+        found = np.zeros(queries.size, dtype=bool)
+        if self.size == 0 or queries.size == 0:
+            return found
+        order = np.argsort(queries)
+        qs = queries[order]
+        if self.bits:
+            bucket = (qs >> np.uint64(64 - self.bits)).astype(np.int64)
+        else:
+            bucket = np.zeros(qs.size, dtype=np.int64)
+        lo = np.asarray(self.directory[bucket]).astype(np.int64)
+        hi = np.asarray(self.directory[bucket + 1]).astype(np.int64)
+        idx = np.flatnonzero(lo < hi)
+        pos, end, q = lo[idx], hi[idx], qs[idx]
+        hit_sorted = np.zeros(qs.size, dtype=bool)
+        while idx.size:
+            v = np.asarray(self.hashes[pos])
+            hit = v == q
+            hit_sorted[idx[hit]] = True
+            go = (v < q) & (pos + 1 < end)
+            idx, pos, end, q = idx[go], pos[go] + 1, end[go], q[go]
+        found[order] = hit_sorted
+        return found
 
 
 class _Buckets:
@@ -128,12 +200,21 @@ def build_index(
         if pending:
             buckets.spill(np.concatenate(pending))
         count, sha = buckets.merge_into(work / NGRAMS)
+        bits = directory_bits(count)
+        hashes = (
+            np.memmap(work / NGRAMS, dtype="<u8", mode="r")
+            if count
+            else np.empty(0, dtype=np.uint64)
+        )
+        build_directory(hashes, bits).astype("<u8").tofile(work / DIRECTORY)
+        del hashes
         meta = {
             "version": VERSION,
             "ngram": n,
             "normalization": "pipeline.core.ngrams.normalize",
             "hash": "pipeline.core.ngrams word hashes, Horner over n words, fmix64",
             "ngrams": count,
+            "directory_bits": bits,
             "raw_ngrams": raw,
             "sha256": sha,
             "texts": texts,
@@ -172,15 +253,20 @@ def check_index(index_dir: Path, n: int) -> Path:
     return index_dir
 
 
-def load_index(index_dir: Path) -> np.ndarray:
-    """The index as a read-only memory map: parallel parts share the page cache."""
+def load_index(index_dir: Path) -> WikiIndex:
+    """The index as read-only memory maps: parallel parts share the page cache."""
     meta = read_meta(index_dir)
-    path = Path(index_dir) / NGRAMS
-    if not path.is_file() or path.stat().st_size != 8 * int(meta["ngrams"]):
-        raise ConfigError(f"{path}: missing or not the size meta.json says")
-    if meta["ngrams"] == 0:
-        return np.empty(0, dtype=np.uint64)
-    return np.memmap(path, dtype="<u8", mode="r")
+    count = int(meta["ngrams"])
+    bits = int(meta["directory_bits"])
+    paths = {NGRAMS: 8 * count, DIRECTORY: 8 * ((1 << bits) + 1)}
+    for name, size in paths.items():
+        path = Path(index_dir) / name
+        if not path.is_file() or path.stat().st_size != size:
+            raise ConfigError(f"{path}: missing or not the size meta.json says")
+    directory = np.memmap(Path(index_dir) / DIRECTORY, dtype="<u8", mode="r")
+    if count == 0:
+        return WikiIndex(np.empty(0, dtype=np.uint64), directory)
+    return WikiIndex(np.memmap(Path(index_dir) / NGRAMS, dtype="<u8", mode="r"), directory)
 
 
 def _sources_key(files: list[Path], n: int) -> str:

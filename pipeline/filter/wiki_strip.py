@@ -6,9 +6,9 @@ them found is removed and the document keeps the rest. A document's `overlap` is
 all its n-grams found, before stripping. Lines shorter than n words have no n-grams and stay.
 
 Lookups are vectorized over a batch of documents: one normalization and hashing pass over all
-their lines (`core.ngrams.line_ngram_hashes`), one sorted search of the index (queries sorted
-first, so a large memory-mapped index is walked in order), and counts per line and per
-document with bincount and reduceat.
+their lines (`core.ngrams.line_ngram_hashes`), one membership query of the index
+(`WikiIndex.contains`: a directory entry and a cache line per n-gram), and counts per line and
+per document with bincount and reduceat.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import numpy as np
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.io import temp_path
-from pipeline.core.ngrams import PowerTables, char_batches, line_ngram_hashes, sorted_lookup
+from pipeline.core.ngrams import PowerTables, char_batches, line_ngram_hashes
+from pipeline.filter.wiki_index import WikiIndex
 
 BATCH_CHARS = 1 << 20
 
@@ -42,7 +43,7 @@ class Stripped:
 
 def strip_paragraphs(
     texts: Sequence[str],
-    index: np.ndarray,
+    index: WikiIndex,
     n: int,
     threshold: float,
     tables: PowerTables | None = None,
@@ -57,11 +58,11 @@ def strip_paragraphs(
 
 
 def _strip_batch(
-    texts: Sequence[str], index: np.ndarray, n: int, threshold: float, tables: PowerTables
+    texts: Sequence[str], index: WikiIndex, n: int, threshold: float, tables: PowerTables
 ) -> list[Stripped]:
     hashes, line, lines_per_text = line_ngram_hashes(texts, n, tables)
     n_lines = int(lines_per_text.sum())
-    found = sorted_lookup(index, hashes)[1]
+    found = index.contains(hashes)
     counts = np.bincount(line, minlength=n_lines)
     hits = np.bincount(line[found], minlength=n_lines)
     remove = (counts > 0) & (hits >= threshold * counts)
@@ -83,9 +84,7 @@ def _strip_batch(
     return out
 
 
-def strip_jsonl(
-    src: Path, dst: Path, index: np.ndarray, n: int, threshold: float
-) -> dict[str, int]:
+def strip_jsonl(src: Path, dst: Path, index: WikiIndex, n: int, threshold: float) -> dict[str, int]:
     """`webtext wiki-strip`: lines {"id", "text"} -> {"id", "text", "wiki_overlap",
     "removed_paragraphs"} (0-based line indexes), a batch at a time, written atomically. A line
     that is not such an object is a ConfigError naming it."""
