@@ -4,16 +4,31 @@ same links as the same posts given as a dump file."""
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import zstandard
 
 from pipeline import harvest
-from pipeline.core.config import HarvestConfig
-from tests.arctic_server import MONTH_START, arctic_post, dump_line
+from pipeline.core.config import ArcticShiftConfig, HarvestConfig
+from pipeline.harvest.arctic_shift import MonthResult, fetch_configured, settled_months
+from pipeline.harvest.dumps import DumpReader
+from tests.arctic_server import (
+    MONTH,
+    MONTH_START,
+    FakeArcticShift,
+    Script,
+    arctic_post,
+    dump_line,
+    generated_month,
+    serve,
+)
 
 T = MONTH_START + 86400  # 2026-10-02
+NOW = datetime(2026, 11, 30, tzinfo=UTC).timestamp()
 
 
 def _cfg(**kw: object) -> HarvestConfig:
@@ -22,6 +37,7 @@ def _cfg(**kw: object) -> HarvestConfig:
 
 def _write_zst(path: Path, lines: list[bytes], frames: int = 3) -> Path:
     """Several frames with the 2 GiB window flag of `zstd --long=31`, as Arctic Shift's files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = b"".join(line + b"\n" for line in lines)
     params = zstandard.ZstdCompressionParameters.from_level(10, window_log=31)
     cctx = zstandard.ZstdCompressor(compression_params=params)
@@ -178,3 +194,230 @@ def test_arctic_shift_dump_schema_harvests_to_the_expected_links(tmp_path: Path)
         + sum(n for s in stats for r, n in s.dropped.items() if r == "merged_duplicate")
         == n_kept
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The API client against a local fake Arctic Shift
+
+
+def _api_cfg(base_url: str, subs: list[str], **kw: object) -> HarvestConfig:
+    arctic = {
+        "subreddits": subs,
+        "months": [MONTH],
+        "base_url": base_url,
+        "requests_per_second": 200.0,
+        "page_size": 10,
+        "backoff_s": 0.05,
+        "max_retries": 3,
+        **kw,
+    }
+    return HarvestConfig(end_date=None, n_parts=2, arctic_shift=arctic)  # type: ignore[arg-type]
+
+
+def _expected_dump_lines(posts: dict[str, list[dict]]) -> list[bytes]:
+    """What the fetched dump must hold: every post once, subreddit blocks in name order, each
+    sorted by (created_utc, id), keys sorted."""
+    return [
+        dump_line(p)
+        for sub in sorted(s.lower() for s in posts)
+        for p in sorted(
+            next(v for k, v in posts.items() if k.lower() == sub),
+            key=lambda p: (int(p["created_utc"]), p["id"]),
+        )
+    ]
+
+
+def _lines(path: Path) -> list[bytes]:
+    return [line for line in DumpReader(path)]
+
+
+def _fetch(cfg: HarvestConfig, out: Path) -> MonthResult:
+    results = fetch_configured(cfg, out, now=NOW)
+    assert len(results) == 1
+    return results[0]
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_paging_by_created_utc_with_ties_at_page_boundaries(tmp_path: Path, inclusive: bool):
+    posts = generated_month({"news": 95, "Technology": 31}, ties=5)
+    with serve(FakeArcticShift(posts, Script(inclusive=inclusive))) as fake:
+        result = _fetch(_api_cfg(fake.base_url, ["news", "technology"]), tmp_path)
+    assert result.status == "fetched"
+    assert result.posts == 95 + 31
+    dump = tmp_path / "arctic-shift" / "dumps" / "RS_2026-10.zst"
+    assert result.path == str(dump)
+    assert _lines(dump) == _expected_dump_lines(posts)
+    # Pages overlap by one second; at least one boundary fell inside a group of 5 posts
+    # sharing a second (posts 35-39 of r/news: the 4th page ends at post 36).
+    news = sorted(posts["news"], key=lambda p: (p["created_utc"], p["id"]))
+    tie_second = news[35]["created_utc"]
+    assert news[39]["created_utc"] == tie_second and news[34]["created_utc"] != tie_second
+    afters = [int(r.params["after"]) for r in fake.records if r.params["subreddit"] == "news"]
+    assert tie_second - 1 in afters
+    # One request per page; each page but the last is full: 10 new posts at most per page.
+    assert result.pages == len(fake.records) == result.requests
+    assert not (tmp_path / "arctic-shift" / "work" / "RS_2026-10").exists()
+
+
+def test_more_posts_in_one_second_than_a_page_is_an_error_not_a_loss(tmp_path: Path):
+    posts = {
+        "news": [
+            arctic_post(f"t{i:02d}", MONTH_START + 60, "news", f"https://a.example/{i}")
+            for i in range(12)
+        ]
+    }
+    with serve(FakeArcticShift(posts)) as fake:
+        result = _fetch(_api_cfg(fake.base_url, ["news"]), tmp_path)
+    assert result.status == "failed"
+    assert result.error is not None and "more than 10 posts of r/news" in result.error
+    assert not (tmp_path / "arctic-shift" / "dumps" / "RS_2026-10.zst").exists()
+
+
+def test_rate_limit_headers_are_obeyed(tmp_path: Path):
+    posts = generated_month({"news": 75}, ties=1)
+    script = Script(rate_limit=3, window_s=0.5)
+    with serve(FakeArcticShift(posts, script)) as fake:
+        result = _fetch(_api_cfg(fake.base_url, ["news"]), tmp_path)
+    assert result.status == "fetched" and result.posts == 75
+    statuses = [r.status for r in fake.records]
+    # 75 posts, pages of 10 overlapping by one second (one post): 10 + 8 x 9 + 2 > 75, 9 pages
+    assert statuses == [200] * 9
+    windows = Counter(int((r.at - fake.t0) // script.window_s) for r in fake.records)
+    assert max(windows.values()) <= 3  # never more than the server announced
+    assert len(result.waits) >= 2  # it waited for the reset, not for a 429
+    # At 200 requests/s of its own, the 9 requests span at least 2 full windows.
+    assert fake.records[-1].at - fake.records[0].at >= 2 * script.window_s - 0.01
+
+
+def test_429_and_503_with_retry_after_then_success(tmp_path: Path):
+    posts = generated_month({"news": 25}, ties=1)
+    script = Script(
+        before=[(429, {"Retry-After": "0.4"}), (503, {"Retry-After": "0.3"}), (503, {})]
+    )
+    with serve(FakeArcticShift(posts, script)) as fake:
+        result = _fetch(_api_cfg(fake.base_url, ["news"]), tmp_path)
+    assert result.status == "fetched" and result.posts == 25
+    assert [r.status for r in fake.records] == [429, 503, 503, 200, 200, 200]
+    gaps = [b.at - a.at for a, b in zip(fake.records, fake.records[1:])]
+    assert gaps[0] >= 0.4 - 0.01  # Retry-After of the 429
+    assert gaps[1] >= 0.3 - 0.01  # Retry-After of the 503
+    assert gaps[2] >= 0.05 * 2**2 - 0.01  # no Retry-After: backoff of the third attempt
+    assert result.retries == 3
+    assert _lines(Path(result.path or "")) == _expected_dump_lines(posts)
+
+
+def test_persistent_failure_is_a_clear_error(tmp_path: Path):
+    posts = generated_month({"news": 25}, ties=1)
+    with serve(FakeArcticShift(posts, Script(always=503))) as fake:
+        result = _fetch(_api_cfg(fake.base_url, ["news"], max_retries=2), tmp_path)
+        assert len(fake.records) == 3  # the first try and 2 retries
+    assert result.status == "failed"
+    assert result.error is not None
+    assert "still failing after 2 retries (last: HTTP 503)" in result.error
+    assert not (tmp_path / "arctic-shift" / "dumps" / "RS_2026-10.zst").exists()
+    # A refusal (4xx) is not retried.
+    with serve(FakeArcticShift(posts, Script(always=400))) as fake:
+        result = _fetch(_api_cfg(fake.base_url, ["news"]), tmp_path)
+        assert len(fake.records) == 1
+    assert result.status == "failed" and "refused" in (result.error or "")
+    assert "HTTP 400" in (result.error or "")
+
+
+def test_cli_reports_a_failed_month_with_exit_code_1(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    posts = generated_month({"news": 5}, ties=1)
+    with serve(FakeArcticShift(posts, Script(always=503))) as fake:
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            "out_dir: out\nharvest:\n  arctic_shift:\n"
+            f"    subreddits: [news]\n    base_url: {fake.base_url}\n"
+            "    requests_per_second: 100\n    max_retries: 1\n    backoff_s: 0.01\n"
+        )
+        res = CliRunner().invoke(app, ["arctic-fetch", "--config", str(config), "--month", MONTH])
+    assert res.exit_code == 1
+    assert "still failing after 1 retries (last: HTTP 503)" in res.output
+    res = CliRunner().invoke(app, ["arctic-fetch", "--config", str(config), "--month", "2026-13"])
+    assert res.exit_code == 2
+
+
+def test_resume_fetches_only_the_rest_and_gives_the_same_bytes(tmp_path: Path):
+    posts = generated_month({"news": 45, "technology": 33}, ties=5)
+    with serve(FakeArcticShift(posts)) as fake:
+        clean = _fetch(_api_cfg(fake.base_url, ["news", "technology"]), tmp_path / "clean")
+        pages = [r.params for r in fake.records]
+    assert clean.status == "fetched" and not clean.resumed
+
+    cut = tmp_path / "cut"
+    script = Script(fail_after=4)  # the 5th page and every later request: HTTP 500
+    with serve(FakeArcticShift(posts, script)) as fake:
+        cfg = _api_cfg(fake.base_url, ["news", "technology"], max_retries=1)
+        broken = _fetch(cfg, cut)
+        assert broken.status == "failed"
+        dump = cut / "arctic-shift" / "dumps" / "RS_2026-10.zst"
+        assert not dump.exists()  # a partial fetch never looks like a month
+        # A kill in the middle of a write leaves a torn line: it must be cut, not kept.
+        with open(cut / "arctic-shift" / "work" / "RS_2026-10" / "news.ndjson.part", "ab") as f:
+            f.write(b'{"id":"torn","created_utc":17908')
+        fake.records.clear()
+        script.fail_after = None
+        resumed = _fetch(cfg, cut)
+        again = [r.params for r in fake.records]
+    assert resumed.status == "fetched" and resumed.resumed
+    assert again == pages[4:]  # exactly the pages the first attempt did not get
+    assert dump.read_bytes() == Path(clean.path or "").read_bytes()
+    # Fetched once: a later run finds the file and asks nothing.
+    with serve(FakeArcticShift(posts)) as fake:
+        assert _fetch(cfg, cut).status == "cached"
+        assert fake.records == []
+
+
+def test_months_settle_and_months_with_a_dump_are_not_fetched(tmp_path: Path):
+    acfg = ArcticShiftConfig(subreddits=["news"])
+    nov2 = datetime(2026, 11, 2, tzinfo=UTC).timestamp()  # October ended 24 h ago
+    assert settled_months(acfg, nov2) == ["2026-08", "2026-09"]
+    assert settled_months(acfg, nov2 + 2 * 86400) == ["2026-09", "2026-10"]
+    inputs = tmp_path / "dumps"
+    inputs.mkdir()
+    (inputs / "RS_2026-09.zst").write_bytes(b"")
+    posts = generated_month({"news": 5}, ties=1)
+    with serve(FakeArcticShift(posts)) as fake:
+        cfg = HarvestConfig(
+            inputs=[str(inputs)],
+            arctic_shift={"subreddits": ["news"], "base_url": fake.base_url},  # type: ignore[arg-type]
+        )
+        results = fetch_configured(cfg, tmp_path / "out", now=nov2 + 2 * 86400)
+        by_month = {r.month: r for r in results}
+        assert by_month["2026-09"].status == "has_dump"
+        assert by_month["2026-10"].status == "fetched"
+        # The first folder of harvest.inputs receives the fetched month.
+        assert by_month["2026-10"].path == str(inputs / "RS_2026-10.zst")
+        assert len(fake.records) == 1
+        early = fetch_configured(cfg, tmp_path / "out2", months=["2026-11"], now=nov2)
+    assert early[0].status == "unsettled"
+
+
+def test_a_month_fetched_through_the_api_harvests_like_the_same_posts_as_a_dump(tmp_path: Path):
+    posts = generated_month({"news": 120, "technology": 60, "worldnews": 33}, ties=5)
+    for post, _ in SCHEMA_CASES:  # the schema cases too, in their own subreddits
+        posts.setdefault(post["subreddit"], []).append(post)
+    with serve(FakeArcticShift(posts)) as fake:
+        cfg = _api_cfg(fake.base_url, sorted(posts))
+        fetched = _fetch(cfg, tmp_path / "api")
+    assert fetched.posts == sum(len(v) for v in posts.values())
+
+    # The same posts as Arctic Shift's own monthly file: all of them by (created_utc, id).
+    everything = sorted(
+        (p for ps in posts.values() for p in ps), key=lambda p: (int(p["created_utc"]), p["id"])
+    )
+    dump = _write_zst(tmp_path / "dump" / "RS_2026-10.zst", [dump_line(p) for p in everything])
+    via_api = harvest.run([fetched.path or ""], tmp_path / "h-api", cfg)
+    via_dump = harvest.run([str(dump)], tmp_path / "h-dump", cfg)
+    assert [s.to_json()["dropped"] for s in via_api] == [s.to_json()["dropped"] for s in via_dump]
+    assert [(s.n_in, s.n_out) for s in via_api] == [(s.n_in, s.n_out) for s in via_dump]
+    assert sum(s.n_out for s in via_api) > 100
+    for i in range(cfg.n_parts):
+        name = f"links/part-{i:05d}.parquet"
+        assert (tmp_path / "h-api" / name).read_bytes() == (tmp_path / "h-dump" / name).read_bytes()

@@ -180,7 +180,7 @@ class RedditApiConfig(Section):
 _SUBREDDIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
 
 
-def _check_months(months: list[str]) -> list[str]:
+def check_months(months: list[str]) -> list[str]:
     for m in months:
         year, _, month = m.partition("-")
         if not (len(year) == 4 and year.isdigit() and len(month) == 2 and month.isdigit()):
@@ -222,7 +222,6 @@ class ArcticShiftConfig(Section):
     requests_per_second: float = Field(
         1.0,
         gt=0,
-        le=20,
         description="own pace; the API's X-RateLimit-* headers and 429/503 Retry-After slow "
         "it further",
     )
@@ -256,7 +255,7 @@ class ArcticShiftConfig(Section):
     @field_validator("months")
     @classmethod
     def _months_are_months(cls, v: list[str]) -> list[str]:
-        return _check_months(v)
+        return check_months(v)
 
     @field_validator("base_url")
     @classmethod
