@@ -145,6 +145,7 @@ class Script:
     before: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     fail_after: int | None = None  # after this many answered pages, every request gets 500
     always: int | None = None  # every request gets this status
+    delay_s: float = 0.0  # before answering a page (a slow server, to kill a client mid-way)
 
 
 @dataclass
@@ -226,6 +227,8 @@ class FakeArcticShift:
         posts = self.posts.get(params.get("subreddit", "").lower(), [])
         lo = (lambda c: c >= after) if sc.inclusive else (lambda c: c > after)
         data = [p for p in posts if lo(int(p["created_utc"])) and int(p["created_utc"]) < before]
+        if sc.delay_s:
+            time.sleep(sc.delay_s)
         self.pages += 1
         body = json.dumps({"data": data[:limit]}).encode()
         return 200, {**limit_headers, "Content-Type": "application/json"}, body

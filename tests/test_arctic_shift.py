@@ -421,3 +421,83 @@ def test_a_month_fetched_through_the_api_harvests_like_the_same_posts_as_a_dump(
     for i in range(cfg.n_parts):
         name = f"links/part-{i:05d}.parquet"
         assert (tmp_path / "h-api" / name).read_bytes() == (tmp_path / "h-dump" / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_flow_task_reports_a_failed_month_and_harvests_a_fetched_one(prefect_harness, tmp_path):
+    from prefect import flow
+
+    from flows.arctic_shift import fetch_arctic_months
+    from pipeline.core.config import CorpusConfig
+
+    posts = generated_month({"news": 40}, ties=5)
+
+    @flow
+    def fetch_then_harvest(cfg_data: dict) -> tuple[list[str], list[str], int]:
+        paths, failures = fetch_arctic_months(cfg_data)
+        cfg = CorpusConfig.model_validate(cfg_data)
+        stats = harvest.run(paths, tmp_path / "out", cfg.harvest) if paths else []
+        return paths, failures, sum(s.n_out for s in stats)
+
+    def cfg_data(base_url: str) -> dict:
+        cfg = CorpusConfig(out_dir=str(tmp_path / "out"), harvest=_api_cfg(base_url, ["news"]))
+        cfg.harvest.arctic_shift.max_retries = 1
+        return cfg.model_dump(mode="json")
+
+    with serve(FakeArcticShift(posts, Script(always=503))) as fake:
+        paths, failures, _ = fetch_then_harvest(cfg_data(fake.base_url))
+    assert paths == []
+    assert len(failures) == 1 and failures[0].startswith("arctic-shift/2026-10: ")
+    assert "HTTP 503" in failures[0]
+    with serve(FakeArcticShift(posts)) as fake:
+        paths, failures, links = fetch_then_harvest(cfg_data(fake.base_url))
+    assert failures == []
+    assert paths == [str(tmp_path / "out" / "arctic-shift" / "dumps" / "RS_2026-10.zst")]
+    # generated_month: 40 posts with scores serial % 9 (1..40): below 3 are 0, 1, 2
+    assert links == sum(1 for p in posts["news"] if p["score"] >= 3)
+
+
+def test_a_killed_fetch_resumes_to_the_same_bytes(tmp_path: Path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pipeline.core.config import load_config
+
+    posts = generated_month({"news": 60, "technology": 40}, ties=5)
+    with serve(FakeArcticShift(posts)) as fake:
+        clean = _fetch(_api_cfg(fake.base_url, ["news", "technology"]), tmp_path / "clean")
+        n_pages = len(fake.records)
+
+    script = Script(delay_s=0.1)
+    with serve(FakeArcticShift(posts, script)) as fake:
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            "out_dir: out\nharvest:\n  end_date: null\n  arctic_shift:\n"
+            f"    subreddits: [news, technology]\n    base_url: {fake.base_url}\n"
+            f"    months: ['{MONTH}']\n    requests_per_second: 100\n    page_size: 10\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from pipeline.cli import app; app()"]
+            + ["arctic-fetch", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while fake.pages < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        served = fake.pages
+        assert 4 <= served < n_pages
+        dump = tmp_path / "out" / "arctic-shift" / "dumps" / "RS_2026-10.zst"
+        assert not dump.exists()
+        script.delay_s = 0.0
+        fake.records.clear()
+        cfg = load_config(config)
+        resumed = fetch_configured(cfg.harvest, Path(cfg.out_dir), now=NOW)[0]
+    assert resumed.status == "fetched" and resumed.resumed
+    # The page in flight at the kill may be asked again; nothing before it.
+    assert n_pages - served <= len(fake.records) <= n_pages - served + 1
+    assert dump.read_bytes() == Path(clean.path or "").read_bytes()
