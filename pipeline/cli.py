@@ -239,7 +239,7 @@ def arctic_fetch_cmd(
         [], "--month", help="YYYY-MM (repeatable); default: harvest.arctic_shift.months"
     ),
 ) -> None:
-    """Fetch months from the Arctic Shift API as OUT-or-inputs RS_YYYY-MM.zst dumps (resumable)."""
+    """Fetch months from the Arctic Shift API into RS_YYYY-MM.zst dumps (resumable)."""
     from pipeline.core.config import check_months
     from pipeline.harvest.arctic_shift import fetch_configured
 
