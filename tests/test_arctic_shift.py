@@ -4,6 +4,7 @@ same links as the same posts given as a dump file."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -501,3 +502,63 @@ def test_a_killed_fetch_resumes_to_the_same_bytes(tmp_path: Path):
     # The page in flight at the kill may be asked again; nothing before it.
     assert n_pages - served <= len(fake.records) <= n_pages - served + 1
     assert dump.read_bytes() == Path(clean.path or "").read_bytes()
+
+
+@pytest.mark.slow
+def test_build_with_an_arctic_shift_month(prefect_harness, tmp_path: Path):
+    """The demo build with harvest.arctic_shift on: a month the API cannot serve fails the
+    build at the end (exit 1) after every other part is built; once it can, the next build
+    fetches the month into the inputs folder and its new links reach the shards."""
+    import typer
+    import yaml
+
+    import demo as demo_web
+    from pipeline.cli import run_build
+    from tests.test_e2e_monthly import _month_two
+
+    out = tmp_path / "build"
+    web = demo_web.generate(out)
+    other = demo_web.generate(tmp_path / "other", seed=7)
+    new_urls, reposts, _ = _month_two(web, other)
+    assert len(new_urls) == 4
+    posts = {
+        "julynews": [
+            arctic_post(f"oct{i:03d}", T + 3600 * i, "julynews", url, score=5000 + i)
+            for i, url in enumerate(new_urls + reposts)
+        ]
+    }
+    script = Script(always=503)
+    with serve(FakeArcticShift(posts, script)) as fake, demo_web.serve(web) as proxy_url:
+        cfg = demo_web.demo_config(out, web, proxy_url)
+        cfg["crawl"].pop("proxy")
+        inputs = out / "input"
+        cfg["harvest"].update(
+            inputs=[str(inputs)],
+            end_date=None,
+            arctic_shift={
+                "subreddits": ["julynews"],
+                "months": [MONTH],
+                "base_url": fake.base_url,
+                "max_retries": 1,
+                "backoff_s": 0.01,
+            },
+        )
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg))
+        with pytest.raises(typer.Exit) as failed:
+            run_build(out / "config.yaml", {"crawl.proxy": proxy_url})
+        assert failed.value.exit_code == 1
+        funnel = json.loads((out / "funnel.json").read_text())
+        assert funnel["shards"]["out"] == web.expected["shards"]
+        assert not (inputs / "RS_2026-10.zst").exists()
+
+        script.always = None
+        second = run_build(out / "config.yaml", {"crawl.proxy": proxy_url})
+    assert (inputs / "RS_2026-10.zst").is_file()
+    assert second["failures"] == []
+    assert second["funnel"]["harvest"]["in"] == funnel["harvest"]["in"] + len(new_urls + reposts)
+    assert second["funnel"]["shards"]["out"] == web.expected["shards"] + len(new_urls)
+    karma = {}
+    for path in (out / "shards").glob("*.parquet"):
+        for row in pq.read_table(path, columns=["url", "karma"]).to_pylist():
+            karma[row["url"]] = row["karma"]
+    assert [karma[u] for u in reposts] == [5004, 5005]
