@@ -141,6 +141,7 @@ class Script:
     rate_limit: int = 1000  # requests per window
     window_s: float = 1.0
     inclusive: bool = False  # `after` means >= instead of >
+    ids_descending: bool = False  # posts of one second in descending id order
     # Statuses served to the first requests, in order (then normal answers).
     before: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     fail_after: int | None = None  # after this many answered pages, every request gets 500
@@ -153,6 +154,8 @@ class Record:
     at: float
     status: int
     params: dict[str, str]
+    remaining: int = 0  # what the answer announced
+    reset: float = 0.0
 
 
 class FakeArcticShift:
@@ -193,7 +196,8 @@ class FakeArcticShift:
                 "X-RateLimit-Reset": f"{reset:.3f}",
             }
             status, headers, body = self._decide(path, params, in_window, reset, limit_headers)
-            self.records.append(Record(now, status, params))
+            remaining = int(limit_headers["X-RateLimit-Remaining"])
+            self.records.append(Record(now, status, params, remaining, reset))
         return status, headers, body
 
     def _decide(
@@ -227,6 +231,9 @@ class FakeArcticShift:
         posts = self.posts.get(params.get("subreddit", "").lower(), [])
         lo = (lambda c: c >= after) if sc.inclusive else (lambda c: c > after)
         data = [p for p in posts if lo(int(p["created_utc"])) and int(p["created_utc"]) < before]
+        if sc.ids_descending:
+            data.sort(key=lambda p: p["id"], reverse=True)
+            data.sort(key=lambda p: int(p["created_utc"]))
         if sc.delay_s:
             time.sleep(sc.delay_s)
         self.pages += 1

@@ -26,7 +26,8 @@ subreddit's cursor, written atomically after the page's posts are on disk. A rer
 from there; a page fetched twice adds nothing. Only when every subreddit is complete is the
 dump written, to a temporary name and renamed to DUMP_DIR/RS_YYYY-MM.zst: one line per post,
 keys sorted, compact, subreddit blocks in name order, each sorted by (created_utc, id), so the
-same posts give the same bytes however often the fetch was interrupted. The harvest reads it
+same posts give the same bytes however often the fetch was interrupted. Memory: the ids of one
+subreddit-month while fetching it, one second's posts while writing. The harvest reads it
 like any dump; a real Arctic Shift dump dropped in its place later replaces it.
 """
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import email.utils
 import glob
+import itertools
 import json
 import logging
 import os
@@ -43,7 +45,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.client import HTTPException
@@ -156,7 +158,7 @@ class ArcticShiftClient:
                     self._hold(backoff)
                     continue
                 return data
-            if status == 429 or status >= 500 or (status == 422 and b"imeout" in body):
+            if status == 429 or status >= 500 or (status == 422 and b"timeout" in body.lower()):
                 last = f"HTTP {status}"
                 wait = _seconds_until(headers.get("retry-after"))
                 self._hold(backoff if wait is None else wait)
@@ -316,17 +318,32 @@ def _canonical(post: dict[str, Any]) -> bytes:
     return json.dumps(post, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _read_part(path: Path) -> list[bytes]:
-    """The complete lines of a subreddit's posts file; a line torn by a kill is cut off."""
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    cut = data.rfind(b"\n") + 1
-    if cut < len(data):
-        with open(path, "r+b") as f:
+def _cut_torn_tail(path: Path) -> None:
+    """Cut a line torn by a kill off the end of a posts file."""
+    with open(path, "r+b") as f:
+        size = pos = f.seek(0, os.SEEK_END)
+        cut = 0
+        while pos > 0:
+            step = min(1 << 16, pos)
+            f.seek(pos - step)
+            newline = f.read(step).rfind(b"\n")
+            if newline >= 0:
+                cut = pos - step + newline + 1
+                break
+            pos -= step
+        if cut < size:
             f.truncate(cut)
-        data = data[:cut]
-    return [line for line in data.split(b"\n") if line]
+
+
+def _read_part(path: Path) -> Iterator[bytes]:
+    """The complete lines of a subreddit's posts file, streamed."""
+    if not path.is_file():
+        return
+    _cut_torn_tail(path)
+    with open(path, "rb") as f:
+        for line in f:
+            if line.strip():
+                yield line.rstrip(b"\n")
 
 
 def _fetch_subreddit(
@@ -381,6 +398,23 @@ def _fetch_subreddit(
             state.save()
 
 
+def _keyed(path: Path) -> Iterator[tuple[int, str, bytes]]:
+    for line in _read_part(path):
+        post = json.loads(line)
+        yield _created(post) or 0, post["id"], line
+
+
+def _sorted_lines(path: Path) -> Iterator[bytes]:
+    """A subreddit's posts by (created_utc, id). Pages come in created_utc order, so the file
+    already is but for the order of ids within a second: one second's posts are held at a
+    time. A server that broke the order costs a sort of the subreddit-month in memory."""
+    if any(a[0] > b[0] for a, b in itertools.pairwise(_keyed(path))):
+        yield from (line for _, _, line in sorted(_keyed(path)))
+        return
+    for _, group in itertools.groupby(_keyed(path), key=lambda k: k[0]):
+        yield from (line for _, _, line in sorted(group))
+
+
 def _write_dump(work: Path, subs: list[str], target: Path) -> int:
     """The month's dump from the subreddits' files, atomically; returns the posts written."""
     tmp = temp_path(target)
@@ -390,14 +424,9 @@ def _write_dump(work: Path, subs: list[str], target: Path) -> int:
             cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
             with cctx.stream_writer(raw, closefd=False) as writer:
                 for sub in subs:
-                    # One subreddit-month at a time in memory: it is the unit of a fetch.
-                    lines = {}
-                    for line in _read_part(work / f"{sub}.ndjson.part"):
-                        post = json.loads(line)
-                        lines[post["id"]] = ((_created(post), post["id"]), line)
-                    for _, line in sorted(lines.values()):
+                    for line in _sorted_lines(work / f"{sub}.ndjson.part"):
                         writer.write(line + b"\n")
-                    n += len(lines)
+                        n += 1
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, target)
