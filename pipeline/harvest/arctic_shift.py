@@ -52,6 +52,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import zstandard
 
 from pipeline.core.config import ArcticShiftConfig, HarvestConfig
@@ -398,10 +399,19 @@ def _fetch_subreddit(
             state.save()
 
 
+class _Key(msgspec.Struct):
+    id: str
+    created_utc: Any = None
+
+
+_KEY_DECODER = msgspec.json.Decoder(_Key)
+
+
 def _keyed(path: Path) -> Iterator[tuple[int, str, bytes]]:
+    """(created_utc, id, line) of a posts file; only the two fields are decoded."""
     for line in _read_part(path):
-        post = json.loads(line)
-        yield _created(post) or 0, post["id"], line
+        key = _KEY_DECODER.decode(line)
+        yield _created({"created_utc": key.created_utc}) or 0, key.id, line
 
 
 def _sorted_lines(path: Path) -> Iterator[bytes]:
