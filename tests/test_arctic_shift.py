@@ -15,7 +15,12 @@ import zstandard
 
 from pipeline import harvest
 from pipeline.core.config import ArcticShiftConfig, HarvestConfig
-from pipeline.harvest.arctic_shift import MonthResult, fetch_configured, settled_months
+from pipeline.harvest.arctic_shift import (
+    MonthResult,
+    fetch_configured,
+    seconds_until,
+    settled_months,
+)
 from pipeline.harvest.dumps import DumpReader
 from tests.arctic_server import (
     MONTH,
@@ -568,3 +573,16 @@ def test_build_with_an_arctic_shift_month(prefect_harness, tmp_path: Path):
         for row in pq.read_table(path, columns=["url", "karma"]).to_pylist():
             karma[row["url"]] = row["karma"]
     assert [karma[u] for u in reposts] == [5004, 5005]
+
+
+def test_wait_headers_in_seconds_epoch_or_http_date():
+    import email.utils
+    import time
+
+    assert seconds_until("2.5") == 2.5
+    assert seconds_until(None) is None and seconds_until("soon") is None
+    assert seconds_until("nan") is None
+    epoch = time.time() + 30
+    assert 29 <= (seconds_until(f"{epoch:.0f}") or 0) <= 31
+    assert 29 <= (seconds_until(f"{epoch * 1000:.0f}") or 0) <= 31
+    assert 29 <= (seconds_until(email.utils.formatdate(epoch, usegmt=True)) or 0) <= 31

@@ -38,6 +38,7 @@ import glob
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -127,7 +128,7 @@ class ArcticShiftClient:
 
     def _note_rate_limit(self, headers: dict[str, str]) -> None:
         remaining = _number(headers.get("x-ratelimit-remaining"))
-        reset = _seconds_until(headers.get("x-ratelimit-reset"))
+        reset = seconds_until(headers.get("x-ratelimit-reset"))
         if remaining is not None and reset is not None and remaining < 1:
             self._hold(reset)
 
@@ -161,7 +162,7 @@ class ArcticShiftClient:
                 return data
             if status == 429 or status >= 500 or (status == 422 and b"timeout" in body.lower()):
                 last = f"HTTP {status}"
-                wait = _seconds_until(headers.get("retry-after"))
+                wait = seconds_until(headers.get("retry-after"))
                 self._hold(backoff if wait is None else wait)
                 continue
             raise ArcticShiftError(
@@ -176,12 +177,13 @@ class ArcticShiftClient:
 
 def _number(value: str | None) -> float | None:
     try:
-        return float(value) if value is not None else None
+        number = float(value) if value is not None else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
 
 
-def _seconds_until(value: str | None) -> float | None:
+def seconds_until(value: str | None) -> float | None:
     """A wait header as seconds from now: seconds, an epoch time, or an HTTP date."""
     if value is None:
         return None
