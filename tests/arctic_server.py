@@ -91,7 +91,10 @@ def arctic_post(
 
 
 def dump_line(post: dict[str, Any]) -> bytes:
-    return json.dumps(post, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(post, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate: as its escape, as the client writes it
+        return json.dumps(post, sort_keys=True, separators=(",", ":")).encode()
 
 
 def generated_month(subreddits: dict[str, int], ties: int = 5) -> dict[str, list[dict[str, Any]]]:

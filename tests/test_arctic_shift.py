@@ -415,6 +415,10 @@ def test_a_month_fetched_through_the_api_harvests_like_the_same_posts_as_a_dump(
     posts = generated_month({"news": 120, "technology": 60, "worldnews": 33}, ties=5)
     for post, _ in SCHEMA_CASES:  # the schema cases too, in their own subreddits
         posts.setdefault(post["subreddit"], []).append(post)
+    # A title with half an emoji (a lone surrogate escape in the JSON).
+    posts["news"].append(
+        arctic_post("1b0001", T + 99, "news", "https://e.example/s", 9, "\ud83d x")
+    )
     with serve(FakeArcticShift(posts)) as fake:
         cfg = _api_cfg(fake.base_url, sorted(posts))
         fetched = _fetch(cfg, tmp_path / "api")

@@ -318,7 +318,10 @@ def _created(post: dict[str, Any]) -> int | None:
 
 
 def _canonical(post: dict[str, Any]) -> bytes:
-    return json.dumps(post, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(post, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate (a split emoji): kept as its \u escape
+        return json.dumps(post, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -412,7 +415,12 @@ _KEY_DECODER = msgspec.json.Decoder(_Key)
 def _keyed(path: Path) -> Iterator[tuple[int, str, bytes]]:
     """(created_utc, id, line) of a posts file; only the two fields are decoded."""
     for line in _read_part(path):
-        key = _KEY_DECODER.decode(line)
+        try:
+            key = _KEY_DECODER.decode(line)
+        except msgspec.DecodeError:  # msgspec refuses lone surrogate escapes; json does not
+            post = json.loads(line)
+            yield _created(post) or 0, post["id"], line
+            continue
         yield _created({"created_utc": key.created_utc}) or 0, key.id, line
 
 
