@@ -142,8 +142,9 @@ class RawPost(msgspec.Struct):
     crosspost_parent_list: Any = None
     kind: Any = None
     data: Any = None
-    # Arctic Shift (2023-11+): what a second retrieval 36 h later found, e.g. a removal.
-    meta: Any = msgspec.field(default=None, name="_meta")
+    # Arctic Shift (2023-11+): what a second retrieval 36 h later found, e.g. a removal. Kept
+    # raw: decoded only for the rare post it marks as deleted later.
+    meta: msgspec.Raw = msgspec.field(default=msgspec.Raw(b""), name="_meta")
 
 
 class _Head(msgspec.Struct):
@@ -159,7 +160,9 @@ _DECODER = msgspec.json.Decoder(RawPost)
 
 
 def post_from_dict(obj: dict[str, Any]) -> RawPost:
-    return RawPost(**{name: obj.get(key) for name, key in _POST_FIELDS})
+    values = {name: obj.get(key) for name, key in _POST_FIELDS}
+    meta = values.pop("meta")
+    return RawPost(**values, meta=msgspec.Raw(json.dumps(meta).encode() if meta else b""))
 
 
 def parse_line(line: bytes) -> RawPost:
@@ -252,10 +255,19 @@ def _subreddit(post: RawPost) -> str:
     return ""
 
 
-def _later_removal(meta: Any) -> str | None:
+def _later_removal(raw: msgspec.Raw) -> str | None:
     """Arctic Shift's removal found at its second retrieval (`_meta.removal_type`, the same
     vocabulary as removed_by_category), which a Pushshift record would carry in
     removed_by_category when Pushshift saw the removal."""
+    if not raw:
+        return None
+    blob = bytes(raw)
+    if b"was_deleted_later" not in blob:
+        return None
+    try:
+        meta = json.loads(blob)
+    except ValueError:
+        return None
     if type(meta) is not dict or not meta.get("was_deleted_later"):
         return None
     removal = meta.get("removal_type")
