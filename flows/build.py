@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.context import get_run_context
 
+from flows.arctic_shift import fetch_arctic_months
 from flows.progress import ProgressArtifacts
 from flows.reddit import fetch_api_months
 from flows.runners import make_task_runner
@@ -149,6 +150,14 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
             cfg_data = {
                 **cfg_data,
                 "harvest": {**cfg_data["harvest"], "inputs": cfg.harvest.inputs + api_dumps},
+            }
+        if cfg.harvest.arctic_shift.subreddits:
+            arctic_dumps, arctic_failures = fetch_arctic_months(cfg_data)
+            failures += arctic_failures
+            inputs = cfg_data["harvest"]["inputs"]
+            cfg_data = {
+                **cfg_data,
+                "harvest": {**cfg_data["harvest"], "inputs": inputs + arctic_dumps},
             }
         progress.write_plan(root, "harvest", [part_name(i) for i in range(cfg.harvest.n_parts)])
         links_paths, harvest_stats = harvest_task(cfg_data)

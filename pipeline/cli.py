@@ -232,6 +232,40 @@ def harvest_cmd(
     print_funnel({"harvest": write_funnel(out, {"harvest": [s.part for s in stats]})["harvest"]})
 
 
+@app.command("arctic-fetch")
+def arctic_fetch_cmd(
+    config: Path = typer.Option(..., "--config", "-c", help="corpus config YAML"),
+    month: list[str] = typer.Option(
+        [], "--month", help="YYYY-MM (repeatable); default: harvest.arctic_shift.months"
+    ),
+) -> None:
+    """Fetch months from the Arctic Shift API into RS_YYYY-MM.zst dumps (resumable)."""
+    from pipeline.core.config import check_months
+    from pipeline.harvest.arctic_shift import fetch_configured
+
+    cfg = _load(config)
+    if not cfg.harvest.arctic_shift.subreddits:
+        _fail_config(ConfigError("harvest.arctic_shift.subreddits is empty: nothing to fetch"))
+    try:
+        check_months(month)
+    except ValueError as err:
+        _fail_config(ConfigError(f"--month: {err}"))
+    results = fetch_configured(cfg.harvest, Path(cfg.out_dir), months=month or None)
+    table = Table(title="arctic shift")
+    for col in ("month", "status", "posts", "pages", "requests", "file or error"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(
+            r.month, r.status, str(r.posts), str(r.pages), str(r.requests), r.path or r.error or ""
+        )
+    console.print(table)
+    if any(r.status in ("failed", "unsettled") for r in results):
+        for r in results:
+            if r.error:
+                console.print(f"[red]{r.month}:[/red] {r.error}")
+        raise typer.Exit(1)
+
+
 @app.command("crawl")
 def crawl_cmd(
     links_part: Path = typer.Argument(..., help="a links part (Parquet)"),

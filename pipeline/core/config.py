@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -176,6 +177,94 @@ class RedditApiConfig(Section):
         return v
 
 
+_SUBREDDIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
+
+
+def check_months(months: list[str]) -> list[str]:
+    for m in months:
+        year, _, month = m.partition("-")
+        if not (len(year) == 4 and year.isdigit() and len(month) == 2 and month.isdigit()):
+            raise ValueError(f"{m!r} is not YYYY-MM")
+        if not 1 <= int(month) <= 12:
+            raise ValueError(f"{m!r} is not YYYY-MM")
+    return months
+
+
+class ArcticShiftConfig(Section):
+    """Months no dump covers yet, from the Arctic Shift API (posts of chosen subreddits)."""
+
+    subreddits: list[str] = Field(
+        default_factory=list,
+        description="subreddits whose posts are fetched (empty: Arctic Shift API source off); "
+        "all of Reddit is the monthly dumps' job",
+    )
+    months: list[str] = Field(
+        default_factory=list,
+        description="YYYY-MM months to fetch; empty: the last `recent_months` settled months",
+    )
+    recent_months: int = Field(
+        2, ge=1, le=24, description="settled months looked at when `months` is empty"
+    )
+    settle_hours: float = Field(
+        48.0,
+        ge=0,
+        description="a month is fetched once it ended this long ago: Arctic Shift re-reads "
+        "scores 36 h after a post, earlier fetches see placeholder scores",
+    )
+    dump_dir: str | None = Field(
+        None,
+        description="where fetched months are written as RS_YYYY-MM.zst; null: the first "
+        "folder in harvest.inputs, else OUT/arctic-shift/dumps",
+    )
+    base_url: str = Field(
+        "https://arctic-shift.photon-reddit.com", description="API root (tests: a local server)"
+    )
+    requests_per_second: float = Field(
+        1.0,
+        gt=0,
+        description="own pace; the API's X-RateLimit-* headers and 429/503 Retry-After slow "
+        "it further",
+    )
+    page_size: int = Field(100, ge=1, le=100, description="posts per request (API maximum 100)")
+    max_retries: int = Field(5, ge=0, le=20, description="retries of 429, 5xx, timeouts")
+    backoff_s: float = Field(
+        2.0, ge=0, description="first wait after a failure without Retry-After, doubled per retry"
+    )
+    max_wait_s: float = Field(
+        900.0, gt=0, description="cap on a single rate-limit or Retry-After wait (s)"
+    )
+    timeout_s: float = Field(60.0, gt=0, description="per request (s)")
+    user_agent: str = Field(
+        "webtext-harvest/0.1 (+https://github.com/webtext/webtext)",
+        description="sent with every request",
+    )
+
+    @field_validator("subreddits")
+    @classmethod
+    def _subreddit_names(cls, v: list[str]) -> list[str]:
+        names = []
+        for name in v:
+            bare = name.strip().removeprefix("r/").removeprefix("/r/")
+            if not _SUBREDDIT.fullmatch(bare):
+                raise ValueError(f"{name!r} is not a subreddit name (2-21 letters, digits, _)")
+            names.append(bare.lower())
+        if len(set(names)) != len(names):
+            raise ValueError("a subreddit is listed twice")
+        return names
+
+    @field_validator("months")
+    @classmethod
+    def _months_are_months(cls, v: list[str]) -> list[str]:
+        return check_months(v)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v.rstrip("/")
+
+
 class HarvestConfig(Section):
     inputs: list[str] = Field(default_factory=list, description="dump files, globs or folders")
     min_karma: int = Field(3, description="WebText: posts with at least 3 karma")
@@ -217,8 +306,14 @@ class HarvestConfig(Section):
     api: RedditApiConfig = Field(
         default_factory=RedditApiConfig, description="Reddit API source (see harvest.api.*)"
     )
+    arctic_shift: ArcticShiftConfig = Field(
+        default_factory=ArcticShiftConfig,
+        description="Arctic Shift API source (see harvest.arctic_shift.*)",
+    )
     drop_removed: bool = Field(
-        True, description="drop posts with removed_by_category set (mod/admin/spam removals)"
+        True,
+        description="drop posts with removed_by_category set, or removed later by Arctic "
+        "Shift's `_meta` (mod/admin/spam removals)",
     )
     drop_reddit_links: bool = Field(
         True, description="drop links back into Reddit (permalinks, crossposts without a target)"
@@ -567,6 +662,8 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     cfg = parse_config(data, str(path) if path else "<defaults>")
     cfg.out_dir = _resolve(base, cfg.out_dir)
     cfg.harvest.inputs = [_resolve(base, p) for p in cfg.harvest.inputs]
+    if cfg.harvest.arctic_shift.dump_dir:
+        cfg.harvest.arctic_shift.dump_dir = _resolve(base, cfg.harvest.arctic_shift.dump_dir)
     cfg.dedup.reference_roots = [_resolve(base, p) for p in cfg.dedup.reference_roots]
     for section, attr in (
         (cfg.harvest, "takedown_file"),

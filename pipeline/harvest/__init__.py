@@ -66,8 +66,10 @@ log = logging.getLogger(__name__)
 def check_inputs(cfg: HarvestConfig) -> list[Path]:
     """The dump files a build will read; a missing input is a config error, raised before
     any work starts."""
-    if not cfg.inputs and not cfg.api.subreddits:
-        raise ConfigError("harvest.inputs: no dump files given (and harvest.api is off)")
+    if not cfg.inputs and not cfg.api.subreddits and not cfg.arctic_shift.subreddits:
+        raise ConfigError(
+            "harvest.inputs: no dump files given (and harvest.api, harvest.arctic_shift are off)"
+        )
     return expand_inputs(cfg.inputs)
 
 

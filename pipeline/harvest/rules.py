@@ -22,7 +22,8 @@ from pipeline.harvest.urls import (
     url_host,
 )
 
-VERSION = 1
+# 2: Arctic Shift's `_meta` removals count as removed.
+VERSION = 2
 STAGE = "harvest"
 # A step of harvest (pipeline.core.ledger.STEPS), not a funnel stage: its counts reach the
 # funnel through the links parts.
@@ -98,7 +99,10 @@ def rules_fingerprint(cfg: HarvestConfig) -> str:
     """The settings the per-file step reads: not the input list (a new month must not redo old
     ones) and not the takedown file (applied when merging, on every build)."""
     blob = json.dumps(
-        cfg.model_dump(mode="json", exclude={"inputs", "takedown_file", "full_input_hash", "api"}),
+        cfg.model_dump(
+            mode="json",
+            exclude={"inputs", "takedown_file", "full_input_hash", "api", "arctic_shift"},
+        ),
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -138,6 +142,9 @@ class RawPost(msgspec.Struct):
     crosspost_parent_list: Any = None
     kind: Any = None
     data: Any = None
+    # Arctic Shift (2023-11+): what a second retrieval 36 h later found, e.g. a removal. Kept
+    # raw: decoded only for the rare post it marks as deleted later.
+    meta: msgspec.Raw = msgspec.field(default=msgspec.Raw(b""), name="_meta")
 
 
 class _Head(msgspec.Struct):
@@ -147,12 +154,15 @@ class _Head(msgspec.Struct):
 
 
 HEAD_DECODER = msgspec.json.Decoder(_Head)
-_POST_FIELDS = RawPost.__struct_fields__
+# (attribute, JSON key) pairs: `meta` is spelled `_meta` in the dumps.
+_POST_FIELDS = tuple(zip(RawPost.__struct_fields__, RawPost.__struct_encode_fields__))
 _DECODER = msgspec.json.Decoder(RawPost)
 
 
 def post_from_dict(obj: dict[str, Any]) -> RawPost:
-    return RawPost(**{name: obj.get(name) for name in _POST_FIELDS})
+    values = {name: obj.get(key) for name, key in _POST_FIELDS}
+    meta = values.pop("meta")
+    return RawPost(**values, meta=msgspec.Raw(json.dumps(meta).encode() if meta else b""))
 
 
 def parse_line(line: bytes) -> RawPost:
@@ -245,6 +255,25 @@ def _subreddit(post: RawPost) -> str:
     return ""
 
 
+def _later_removal(raw: msgspec.Raw) -> str | None:
+    """Arctic Shift's removal found at its second retrieval (`_meta.removal_type`, the same
+    vocabulary as removed_by_category), which a Pushshift record would carry in
+    removed_by_category when Pushshift saw the removal."""
+    if not raw:
+        return None
+    blob = bytes(raw)
+    if b"was_deleted_later" not in blob:
+        return None
+    try:
+        meta = json.loads(blob)
+    except ValueError:
+        return None
+    if type(meta) is not dict or not meta.get("was_deleted_later"):
+        return None
+    removal = meta.get("removal_type")
+    return removal if isinstance(removal, str) and removal else None
+
+
 def post_id_of(post: RawPost) -> str | None:
     pid = post.id
     if isinstance(pid, str) and pid:
@@ -299,6 +328,9 @@ def judge(post: RawPost, rules: Rules, post_id: str) -> Drop | Candidate:
         removed = post.removed_by_category
         if removed:
             return ("removed", str(removed))
+        later = _later_removal(post.meta)
+        if later:
+            return ("removed", f"later: {later}")
     if not rules.include_nsfw and post.over_18 is True:
         return ("nsfw", "")
     created = _epoch(post.created_utc)
