@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         help="benchmark baseline: same spider, no WARC and no journal written",
     )
     ap.add_argument("--parent-pid", type=int, help="exit when this process dies")
+    ap.add_argument("--version", type=int, help="crawl stage VERSION (default: this code's)")
     ap.add_argument(
         "--warc-start",
         type=int,
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         args.root,
         args.part,
         cfg,
-        VERSION,
+        VERSION if args.version is None else args.version,
         archive=not args.no_archive,
         warc_start=args.warc_start,
     )
