@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.context import get_run_context
@@ -30,7 +29,7 @@ from pipeline.core.config import CorpusConfig, load_config, parse_config
 from pipeline.core.errors import PartError, RetryableError
 from pipeline.core.io import atomic_write_json, part_name
 from pipeline.core.ledger import StageStats
-from pipeline.core.stage import funnel_from_stats
+from pipeline.core.stage import failed_part, funnel_from_stats, with_failed
 from pipeline.preflight import preflight
 
 
@@ -114,24 +113,6 @@ def report_task(cfg_data: dict[str, Any]) -> str:
     return str(report.run(Path(cfg.out_dir), cfg))
 
 
-def failed_part(
-    stage: str, name: str, held: Path, root: Path, err: BaseException
-) -> dict[str, Any]:
-    """A failed part as funnel.json lists it: the input it held and how many rows that is
-    (None when the input itself cannot be read), and why it failed."""
-    try:
-        rows: int | None = pq.read_metadata(held).num_rows
-    except Exception:  # noqa: BLE001 - an unreadable input is one more thing to report
-        rows = None
-    return {
-        "stage": stage,
-        "part": name.split(".")[0],
-        "input": str(held.relative_to(root)) if held.is_relative_to(root) else str(held),
-        "rows": rows,
-        "error": f"{type(err).__name__}: {err}"[:1000],
-    }
-
-
 def _map_parts(
     task_fn: Any,
     names: list[str],
@@ -208,11 +189,7 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
         progress.write_plan(root, "shards", ["all"])
         all_stats.append(StageStats.from_json(shards_task(sorted(names), cfg_data, failed)))
 
-    funnel = funnel_from_stats(all_stats)
-    for f in failed:
-        funnel[f["stage"]].setdefault("failed", []).append(
-            {k: v for k, v in f.items() if k != "stage"}
-        )
+    funnel = with_failed(funnel_from_stats(all_stats), failed)
     failures += [f"{f['stage']}/{f['part']}: {f['error']}" for f in failed]
     atomic_write_json(root / "funnel.json", funnel)
     skipped = sum(1 for s in all_stats if s.extra.get("skipped"))
