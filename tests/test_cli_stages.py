@@ -28,7 +28,7 @@ OUTPUTS = {
 STEPS = {
     "extract": ["extract"],
     "filter": ["filter"],
-    "dedup": ["dedup", "signatures"],
+    "dedup": ["dedup", "dedup_signatures"],
     "shards": ["shards"],
 }
 
