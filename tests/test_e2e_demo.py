@@ -271,6 +271,10 @@ def test_failed_part_is_reported_and_the_rest_is_built(prefect_harness, tmp_path
     assert [k for k, row in funnel.items() if "failed" in row] == ["crawl"]
     assert manifest["partial"] is True
     assert manifest["failed_parts"] == [{"stage": "crawl", "part": "part-00001", "rows": links_1}]
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    warned = [w for w in summary["warnings"] if "FAILED" in w]
+    assert len(warned) == 1
+    assert warned[0].startswith(f"crawl/part-00001 FAILED, {links_1} input rows not built: ")
 
 
 def test_progress_artifacts_reach_100_percent(demo_build):
