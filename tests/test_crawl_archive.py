@@ -234,3 +234,34 @@ def test_version_bump_keeps_every_warc_file(web, tmp_path, monkeypatch):
     assert set(page_hits(web, seen)) == set(hits_of(web, everything))
     kept = {u: r for u, r in fetch_rows(tmp_path).items() if r["error"] is None}
     assert {r["warc_file"] for r in kept.values()} == {"crawl/warc/part-00000-00001.warc.gz"}
+
+
+def test_robots_off_fetches_only_the_robots_drops(web, tmp_path):
+    links = first_crawl(web, tmp_path)
+    warcs = warc_state(tmp_path)
+    seen = Counter(web.hits)
+    run_part(links, tmp_path, fast_cfg(obey_robots=False))
+    assert page_hits(web, seen) == hits_of(web, ["/private/x.html"])
+    assert outcome(fetch_rows(tmp_path), web) == {**BASE_OUTCOME, "/private/x.html": None}
+    state = warc_state(tmp_path)
+    assert {k: state[k] for k in warcs} == warcs and len(state) == 2
+
+
+def test_marker_of_an_older_release_fetches_nothing(web, tmp_path):
+    """A done marker written before the crawl fingerprint left out fetch settings (another
+    fingerprint, no kept_by): the upgrade re-judges from the archive and fetches nothing."""
+    import json
+
+    links = first_crawl(web, tmp_path)
+    warcs, rows = warc_state(tmp_path), fetch_rows(tmp_path)
+    mpath = tmp_path / "_done" / "crawl" / "part-00000.json"
+    marker = json.loads(mpath.read_text())
+    marker["config"] = "0123456789abcdef"
+    del marker["stats"]["extra"]["kept_by"]
+    mpath.write_text(json.dumps(marker))
+    n_requests = len(web.log)
+    stats = run_part(links, tmp_path, fast_cfg())
+    assert len(web.log) == n_requests
+    assert stats.extra["carried_over"] == len(PATHS) and stats.extra["rejudged"] == 0
+    assert fetch_rows(tmp_path) == rows and warc_state(tmp_path) == warcs
+    assert json.loads(mpath.read_text())["stats"]["extra"]["kept_by"] == fast_cfg().kept_by()

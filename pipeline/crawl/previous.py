@@ -87,18 +87,20 @@ class Previous:
         err = row["error"]
         if err in cfg.recrawl_errors or self.version != version:
             return True
-        old = self.kept_by or {}
+        # What the earlier marker does not record (a marker from before kept_by) is taken as
+        # today's setting, so upgrading fetches nothing; archived pages are re-judged anyway.
+        old = {**cfg.kept_by(), **(self.kept_by or {})}
         if err == "bad_content_type":
             ctype = row["content_type"]
             return ctype is not None and ctype in {c.lower() for c in cfg.content_types}
         if err == "too_large":
-            return cfg.max_bytes > old.get("max_bytes", 0)
+            return bool(cfg.max_bytes > old["max_bytes"])
         if err == "robots":
-            return not cfg.obey_robots and old.get("obey_robots", True)
+            return not cfg.obey_robots and bool(old["obey_robots"])
         if err == "too_many_redirects":
-            return cfg.max_redirects > old.get("max_redirects", 0)
+            return bool(cfg.max_redirects > old["max_redirects"])
         if err == "blocked_address":
-            return bool(set(cfg.allow_hosts) - set(old.get("allow_hosts", [])))
+            return bool(set(cfg.allow_hosts) - set(old["allow_hosts"]))
         return False
 
     def to_crawl(self, links: list[str], cfg: CrawlConfig, version: int) -> list[str]:
