@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--warc-start",
         type=int,
-        default=0,
-        help="first WARC file number to write (files before it are never touched)",
+        default=None,
+        help="first WARC file number to write (files before it are never touched); default: "
+        "after every WARC file of the part, or where an interrupted run of it began",
     )
     args = ap.parse_args(argv)
     if args.parent_pid and not _die_with_parent(args.parent_pid):
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.crawl.runner import crawl, write_summary
 
     cfg = CrawlConfig.model_validate(json.loads(args.config.read_text()))
+    if args.warc_start is None and not args.no_archive:
+        from pipeline.crawl.driver import warc_start_for
+
+        args.warc_start = warc_start_for(args.root, args.part, args.links, cfg)
     summary = crawl(
         args.links,
         args.root,
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg,
         VERSION if args.version is None else args.version,
         archive=not args.no_archive,
-        warc_start=args.warc_start,
+        warc_start=args.warc_start or 0,
     )
     if args.summary:
         write_summary(args.summary, summary)

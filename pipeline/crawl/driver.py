@@ -30,7 +30,7 @@ STAGE = "crawl"
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VERSION", "crawl_subprocess", "fetches_path", "finalize", "run_part"]
+__all__ = ["VERSION", "crawl_subprocess", "fetches_path", "finalize", "run_part", "warc_start_for"]
 
 
 def fetches_path(root: Path, part: str) -> Path:
@@ -58,11 +58,12 @@ def crawl_subprocess(
     archive: bool = True,
     summary: Path | None = None,
     timeout: float | None = None,
-    warc_start: int = 0,
+    warc_start: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the crawl subprocess (not waiting). Its log goes to root/crawl/logs/<part>.log.
 
-    `warc_start`: the first WARC file number it may write (after an earlier result's files)."""
+    `warc_start`: the first WARC file number it may write; None: the subprocess takes
+    warc_start_for's (after every file of the part, or the resumed attempt's own)."""
     work = _work_dir(root, part)
     work.mkdir(parents=True, exist_ok=True)
     cfg_path = work / "config.json"
@@ -84,7 +85,7 @@ def crawl_subprocess(
         cmd += ["--summary", str(summary)]
     if not archive:
         cmd.append("--no-archive")
-    if warc_start:
+    if warc_start is not None:
         cmd += ["--warc-start", str(warc_start)]
     # The driver's VERSION names the run in the journal header both sides check.
     cmd += ["--version", str(VERSION), "--parent-pid", str(os.getpid())]
@@ -198,7 +199,7 @@ def finalize(
     )
 
 
-def _warc_start(root: Path, part: str, crawl_links: Path, cfg: CrawlConfig) -> int:
+def warc_start_for(root: Path, part: str, crawl_links: Path, cfg: CrawlConfig) -> int:
     """The first WARC file number this crawl writes: after every file of the part on disk,
     except when resuming an interrupted attempt of the same crawl, which continues its own
     files (its journal's header names their first number)."""
@@ -274,7 +275,7 @@ def run_part(
             # The earlier result (if any) stops being one now, so a crawl killed midway is
             # never mistaken for it. Its WARC files stay: the new crawl writes after them.
             marker_path(root, STAGE, part).unlink(missing_ok=True)
-        warc_start = _warc_start(root, part, crawl_links, cfg)
+        warc_start = warc_start_for(root, part, crawl_links, cfg)
         summary_path = _work_dir(root, part) / "summary.json"
         proc = crawl_subprocess(
             crawl_links, root, part, cfg, summary=summary_path, warc_start=warc_start
