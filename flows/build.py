@@ -3,7 +3,9 @@ evaluation-set overlap audit (when `overlap.eval_sets` names any) and the report
 
 Each task wraps one pipeline driver and passes paths; every driver skips parts whose done
 marker matches, so a rerun (or a retry after a crash) redoes only unfinished work. A part that
-fails is reported at the end; the other parts go on to the shards.
+fails is reported at the end; the other parts go on to the shards, which are published with
+`partial: true` and the failed parts in the manifest; funnel.json lists each failed part under
+its stage with the input it held (README: "Failed parts").
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pipeline.core.config import CorpusConfig, load_config, parse_config
 from pipeline.core.errors import PartError, RetryableError
 from pipeline.core.io import atomic_write_json, part_name
 from pipeline.core.ledger import StageStats
-from pipeline.core.stage import funnel_from_stats
+from pipeline.core.stage import failed_part, funnel_from_stats, with_failed
 from pipeline.preflight import preflight
 
 
@@ -91,10 +93,13 @@ def dedup_task(part_names: list[str], cfg_data: dict[str, Any]) -> list[dict[str
 
 
 @task(name="shards", **_TASK_OPTS)
-def shards_task(part_names: list[str], cfg_data: dict[str, Any]) -> dict[str, Any]:
+def shards_task(
+    part_names: list[str], cfg_data: dict[str, Any], failed: list[dict[str, Any]]
+) -> dict[str, Any]:
     cfg = _cfg(cfg_data)
     root = Path(cfg.out_dir)
-    return shards.run([root / "dedup" / n for n in part_names], root, cfg).to_json()
+    parts = [root / "dedup" / n for n in part_names]
+    return shards.run(parts, root, cfg, failed_parts=failed).to_json()
 
 
 @task(name="overlap", **_TASK_OPTS)
@@ -114,15 +119,18 @@ def _map_parts(
     names: list[str],
     args: list[Any],
     cfg_data: dict[str, Any],
-    failures: list[str],
+    failures: list[dict[str, Any]],
     stage: str,
+    held: list[Path],
 ) -> tuple[list[str], list[StageStats]]:
-    """Submit one task per part, wait for all; return the parts that succeeded."""
-    progress.write_plan(Path(_cfg(cfg_data).out_dir), stage, [n.split(".")[0] for n in names])
+    """Submit one task per part, wait for all; return the parts that succeeded. A part that
+    failed is added to `failures` with `held[i]`, the input whose rows it held."""
+    root = Path(_cfg(cfg_data).out_dir)
+    progress.write_plan(root, stage, [n.split(".")[0] for n in names])
     futures = [(name, task_fn.submit(arg, cfg_data)) for name, arg in zip(names, args)]
     ok: list[str] = []
     stats: list[StageStats] = []
-    for name, fut in futures:
+    for (name, fut), inp in zip(futures, held):
         fut.wait()
         if fut.state.is_completed():
             stats.append(StageStats.from_json(fut.result()))
@@ -131,7 +139,7 @@ def _map_parts(
         try:
             fut.result()
         except Exception as err:  # noqa: BLE001 - recorded, reported at the end
-            failures.append(f"{stage}/{name}: {type(err).__name__}: {err}")
+            failures.append(failed_part(stage, name, inp, root, err))
     return ok, stats
 
 
@@ -141,6 +149,7 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
     cfg = _cfg(cfg_data)
     root = Path(cfg.out_dir)
     failures: list[str] = []
+    failed: list[dict[str, Any]] = []  # failed parts: {stage, part, input, rows, error}
     all_stats: list[StageStats] = []
 
     progress.clear(root)
@@ -165,8 +174,9 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
         names = [Path(p).name for p in links_paths]
         logger.info("harvest: %d links parts", len(names))
 
+        links = [root / "links" / n for n in names]
         names, st = _map_parts(
-            crawl_task, names, [str(root / "links" / n) for n in names], cfg_data, failures, "crawl"
+            crawl_task, names, [str(p) for p in links], cfg_data, failed, "crawl", links
         )
         all_stats += st
         names, st = _map_parts(
@@ -174,19 +184,22 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
             names,
             [str(root / "links" / n) for n in names],
             cfg_data,
-            failures,
+            failed,
             "extract",
+            [root / "crawl" / "fetches" / n for n in names],
         )
         all_stats += st
-        names, st = _map_parts(filter_task, names, names, cfg_data, failures, "filter")
+        docs = [root / "docs" / n for n in names]
+        names, st = _map_parts(filter_task, names, names, cfg_data, failed, "filter", docs)
         all_stats += st
 
         progress.write_plan(root, "dedup", [n.split(".")[0] for n in names])
         all_stats += [StageStats.from_json(s) for s in dedup_task(sorted(names), cfg_data)]
         progress.write_plan(root, "shards", ["all"])
-        all_stats.append(StageStats.from_json(shards_task(sorted(names), cfg_data)))
+        all_stats.append(StageStats.from_json(shards_task(sorted(names), cfg_data, failed)))
 
-    funnel = funnel_from_stats(all_stats)
+    funnel = with_failed(funnel_from_stats(all_stats), failed)
+    failures += [f"{f['stage']}/{f['part']}: {f['error']}" for f in failed]
     atomic_write_json(root / "funnel.json", funnel)
     skipped = sum(1 for s in all_stats if s.extra.get("skipped"))
     create_markdown_artifact(
@@ -226,6 +239,7 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
         "out_dir": str(root),
         "funnel": funnel,
         "failures": failures,
+        "failed_parts": failed,
         "parts_run": len(all_stats) - skipped,
         "parts_skipped": skipped,
         # The run that owns this build's artifacts (progress, funnel, report).
@@ -268,6 +282,8 @@ def funnel_markdown(funnel: dict[str, Any]) -> str:
     lines = ["| stage | in | out | dropped |", "|---|---:|---:|---|"]
     for stage, row in funnel.items():
         dropped = ", ".join(f"{k}: {v}" for k, v in row["dropped"].items()) or "-"
+        for f in row.get("failed", []):
+            dropped += f"; FAILED {f['part']} ({f['rows']} rows not processed)"
         lines.append(f"| {stage} | {row['in']} | {row['out']} | {dropped} |")
     return "\n".join(lines)
 

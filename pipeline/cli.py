@@ -280,6 +280,134 @@ def crawl_cmd(
     print_funnel({"crawl": {"in": st.n_in, "out": st.n_out, "dropped": dict(st.dropped)}})
 
 
+# Each stage alone over a build folder, through the driver the flow calls, on the parts it
+# finds in its input folder (so a user can rerun one stage, or feed parts made elsewhere).
+STAGE_INPUTS = {
+    "extract": "crawl/fetches",
+    "filter": "docs",
+    "dedup": "filtered",
+    "shards": "dedup",
+}
+_STAGE_BEFORE = {"extract": "crawl", "filter": "extract", "dedup": "filter", "shards": "dedup"}
+
+
+def _fail_input(message: str) -> NoReturn:
+    console.print(f"[red]no input:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def input_parts(out: Path, stage: str) -> list[Path]:
+    """The part files in a stage's input folder; exit code 2 naming the folder when it is
+    missing or holds none."""
+    folder = Path(out) / STAGE_INPUTS[stage]
+    hint = f"(written by `webtext {_STAGE_BEFORE[stage]}` or a build)"
+    if not folder.is_dir():
+        _fail_input(f"{stage} reads {folder}/part-*.parquet, but {folder} does not exist {hint}")
+    parts = sorted(folder.glob("part-*.parquet"))
+    if not parts:
+        _fail_input(f"{stage} reads {folder}/part-*.parquet, but {folder} holds none {hint}")
+    return parts
+
+
+def _run_stage(stage: str, out: Path, parts: list[Path], run: Any, held: Any = None) -> None:
+    """Run `run(part)` for every part (a part that fails is reported, the others go on),
+    then write DIR/funnel.json with this stage's parts and print the stage's row."""
+    from pipeline.core.stage import failed_part, with_failed, write_funnel
+
+    done: list[str] = []
+    failed: list[dict[str, Any]] = []
+    for part in parts:
+        try:
+            for st in run(part):
+                done.append(st.part)
+        except Exception as err:  # noqa: BLE001 - one part; reported below, exit code 1
+            failed.append(failed_part(stage, part.name, held(part) if held else part, out, err))
+    funnel = with_failed(write_funnel(out, {stage: done}), failed)
+    if failed:
+        from pipeline.core.io import atomic_write_json
+
+        atomic_write_json(Path(out) / "funnel.json", funnel)
+    print_funnel({stage: funnel[stage]})
+    if failed:
+        for f in failed:
+            console.print(f"[red]{stage}/{f['part']} failed[/red] ({f['rows']} rows): {f['error']}")
+        raise typer.Exit(1)
+
+
+@app.command("extract")
+def extract_cmd(
+    out: Path = typer.Option(..., "--out", help="build folder (reads crawl/fetches/part-*)"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Run the extract stage alone: DIR/crawl/fetches/part-* (+ DIR/links/, WARC files) ->
+    DIR/docs/, DIR/ledger/extract/."""
+    from pipeline import extract
+
+    cfg = _load(config)
+    parts = input_parts(out, "extract")
+
+    def run(fetches: Path) -> list[Any]:
+        links = out / "links" / fetches.name
+        if not links.is_file():
+            raise PartError("extract", fetches.stem, f"{links} is missing (karma, subreddits)")
+        return [extract.run_part(links, fetches, out, cfg)]
+
+    _run_stage("extract", out, parts, run)
+
+
+@app.command("filter")
+def filter_cmd(
+    out: Path = typer.Option(..., "--out", help="build folder (reads docs/part-*)"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Run the filter stage alone: DIR/docs/part-* -> DIR/filtered/, DIR/ledger/filter/."""
+    from pipeline import filter as filter_stage
+    from pipeline.core.evalsets import check_eval_sets
+    from pipeline.filter.wiki_index import check_index
+    from pipeline.filter.wiki_sources import source_files
+
+    cfg = _load(config)
+    try:  # the build's preflight, minus the harvest inputs this stage does not read
+        w = cfg.wikipedia
+        if w.index is not None:
+            check_index(Path(w.index), w.ngram)
+        elif w.sources:
+            source_files(w.sources)
+        check_eval_sets(cfg.decontaminate.eval_sets)
+    except ConfigError as err:
+        _fail_config(err)
+    parts = input_parts(out, "filter")
+    _run_stage("filter", out, parts, lambda p: [filter_stage.run_part(p, out, cfg)])
+
+
+@app.command("dedup")
+def dedup_cmd(
+    out: Path = typer.Option(..., "--out", help="build folder (reads filtered/part-*)"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Run the dedup stage alone over every part: DIR/filtered/part-* -> DIR/dedup/."""
+    from pipeline import dedup
+
+    cfg = _load(config)
+    parts = input_parts(out, "dedup")
+    # Dedup is global: one run over all parts, as in the flow.
+    _run_stage("dedup", out, [out / "filtered"], lambda _: dedup.run(parts, out, cfg))
+
+
+@app.command("shards")
+def shards_cmd(
+    out: Path = typer.Option(..., "--out", help="build folder (reads dedup/part-*)"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Write the shards alone: DIR/dedup/part-* -> DIR/shards/ (+ manifest.json, README.md)."""
+    from pipeline import shards
+
+    cfg = _load(config)
+    parts = input_parts(out, "shards")
+    _run_stage("shards", out, [out / "dedup"], lambda _: [shards.run(parts, out, cfg)])
+    console.print(f"shards: {out / 'shards'}")
+
+
 @app.command("report")
 def report_cmd(
     out: Path = typer.Argument(..., help="output root of a build"),

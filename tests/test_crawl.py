@@ -729,9 +729,10 @@ def test_incremental_recrawl(tmp_path, monkeypatch):
         server.stop()
 
 
-@pytest.mark.parametrize("broken", ["missing_warc", "config_changed", "bad_fetch_log"])
+@pytest.mark.parametrize("broken", ["missing_warc", "bad_fetch_log"])
 def test_incremental_falls_back_to_full_crawl(tmp_path, broken):
-    """An earlier result that cannot be trusted is not reused: the whole part is crawled."""
+    """An earlier result that cannot be trusted is not reused: the whole part is crawled,
+    into WARC files after the ones still there (the archive is append-only)."""
     server = CrawlServer([plain_site(5)]).start()
     try:
         cfg = fast_cfg()
@@ -739,10 +740,9 @@ def test_incremental_falls_back_to_full_crawl(tmp_path, broken):
         links_path = write_links(tmp_path / "links" / "part-00000.parquet", urls[:4])
         run_part(links_path, tmp_path, cfg)
         warc0 = tmp_path / "crawl" / "warc" / "part-00000-00000.warc.gz"
+        sha0 = sha256(warc0)
         if broken == "missing_warc":
             warc0.unlink()
-        elif broken == "config_changed":
-            cfg = fast_cfg(user_agent="webtext-crawler/0.2 (+https://example.invalid/bot)")
         else:
             fetches_path(tmp_path, "part-00000").write_bytes(b"not parquet")
         write_links(links_path, urls)
@@ -753,10 +753,13 @@ def test_incremental_falls_back_to_full_crawl(tmp_path, broken):
         assert "carried_over" not in stats.extra and stats.n_out == 5
         rows = fetch_rows(tmp_path)
         assert set(rows) == set(urls)
-        assert {r["warc_file"] for r in rows.values()} == {"crawl/warc/part-00000-00000.warc.gz"}
-        assert part_warcs(tmp_path / "crawl" / "warc", "part-00000") == [warc0]
-        assert sorted(uri for _, uri in warc_responses(tmp_path)) == sorted(urls)
-        assert subprocess.run([str(WARCIO), "check", str(warc0)], check=False).returncode == 0
+        new = warc0 if broken == "missing_warc" else warc0.with_name("part-00000-00001.warc.gz")
+        assert {r["warc_file"] for r in rows.values()} == {f"crawl/warc/{new.name}"}
+        assert part_warcs(tmp_path / "crawl" / "warc", "part-00000") == sorted({warc0, new})
+        if broken == "bad_fetch_log":
+            assert sha256(warc0) == sha0
+        assert sorted(uri for f, uri in warc_responses(tmp_path) if f == new.name) == sorted(urls)
+        assert subprocess.run([str(WARCIO), "check", str(new)], check=False).returncode == 0
     finally:
         server.stop()
 

@@ -58,6 +58,8 @@ def test_outputs_exist_and_read_back(demo_build):
         total += table.num_rows
     assert total == manifest["totals"]["rows"] > 0
     assert manifest["totals"]["rows"] == result["funnel"]["shards"]["out"]
+    assert (manifest["partial"], manifest["failed_parts"]) == (False, [])
+    assert all("failed" not in row for row in result["funnel"].values())
 
 
 def test_tokens_decode_to_text(demo_build):
@@ -238,7 +240,9 @@ def test_killed_build_resumes_to_the_same_shards(demo_build, tmp_path):
 
 def test_failed_part_is_reported_and_the_rest_is_built(prefect_harness, tmp_path):
     """A part that fails (here: its fetch log cannot be written) is reported at the end with
-    exit code 1; the other parts still reach the funnel and the shards."""
+    exit code 1; the other parts still reach the funnel and the shards, published as partial:
+    funnel.json lists the failed part under its stage with the links it held, and so does the
+    manifest."""
     import typer
 
     from pipeline.cli import run_demo
@@ -257,6 +261,20 @@ def test_failed_part_is_reported_and_the_rest_is_built(prefect_harness, tmp_path
     manifest = json.loads((out / "shards" / "manifest.json").read_text())
     assert 0 < manifest["totals"]["rows"] == funnel["shards"]["out"]
     assert not (out / "_done" / "crawl" / "part-00001.json").exists()
+    [failed] = funnel["crawl"]["failed"]
+    assert "Error" in failed["error"]  # the exception's type and message
+    assert {k: failed[k] for k in ("part", "input", "rows")} == {
+        "part": "part-00001",
+        "input": "links/part-00001.parquet",
+        "rows": links_1,
+    }
+    assert [k for k, row in funnel.items() if "failed" in row] == ["crawl"]
+    assert manifest["partial"] is True
+    assert manifest["failed_parts"] == [{"stage": "crawl", "part": "part-00001", "rows": links_1}]
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    warned = [w for w in summary["warnings"] if "FAILED" in w]
+    assert len(warned) == 1
+    assert warned[0].startswith(f"crawl/part-00001 FAILED, {links_1} input rows not built: ")
 
 
 def test_progress_artifacts_reach_100_percent(demo_build):

@@ -390,13 +390,23 @@ class CrawlConfig(Section):
         return sorted(set(v))
 
     def fingerprint(self) -> str:
-        # The proxy is transport, not content: a demo rerun on a new port must not recrawl.
-        # recrawl_errors only decides which earlier fetches a changed part reuses; a full crawl
-        # gives the same output whatever it says, so changing it must not recrawl everything.
-        blob = json.dumps(
-            self.model_dump(mode="json", exclude={"proxy", "recrawl_errors"}), sort_keys=True
-        )
+        """Hash of the settings that decide what the archive keeps (CRAWL_KEEP_FIELDS).
+        Settings that only change how a page is fetched (concurrency, delays, timeouts,
+        retries, user agent, proxy, WARC gzip level and rotation, recrawl_errors) are left
+        out: changing them must never invalidate or refetch what the archive holds."""
+        blob = json.dumps(self.kept_by(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def kept_by(self) -> dict[str, Any]:
+        """The settings that decide which fetched pages are kept: recorded with each crawl
+        part, so a later crawl can re-judge its archive against changed ones."""
+        return self.model_dump(mode="json", include=set(CRAWL_KEEP_FIELDS))
+
+
+# What a crawl keeps depends on these CrawlConfig fields only; every other field changes how
+# pages are fetched. content_types and max_bytes are re-judged from the archive's fetch rows;
+# the others decide which earlier drops are fetched again (pipeline/crawl/previous.py).
+CRAWL_KEEP_FIELDS = ("allow_hosts", "content_types", "max_bytes", "max_redirects", "obey_robots")
 
 
 class ExtractConfig(Section):

@@ -17,7 +17,16 @@ from pipeline.core.reuse import digests, marker_path, read_marker, record_files,
 
 log = logging.getLogger(__name__)
 
-__all__ = ["funnel", "funnel_from_stats", "marker_path", "read_stats", "run_marked", "write_funnel"]
+__all__ = [
+    "failed_part",
+    "funnel",
+    "funnel_from_stats",
+    "marker_path",
+    "read_stats",
+    "run_marked",
+    "with_failed",
+    "write_funnel",
+]
 
 
 def _marker_matches(marker: dict[str, Any], root: Path, expect: dict[str, Any]) -> bool:
@@ -136,3 +145,34 @@ def funnel_from_stats(stats: Iterable[StageStats]) -> dict[str, Any]:
         if has_stripped:
             result[stage]["stripped"] = dict(sorted(stripped.items()))
     return result
+
+
+def failed_part(
+    stage: str, part: str, held: Path, root: Path, err: BaseException
+) -> dict[str, Any]:
+    """A part that failed, as funnel.json lists it: the input it held and how many rows that
+    is (None when the input cannot be read), and why it failed."""
+    import pyarrow.parquet as pq
+
+    try:
+        rows: int | None = pq.read_metadata(held).num_rows
+    except Exception:  # noqa: BLE001 - an unreadable input is reported as such
+        rows = None
+    held, root = Path(held), Path(root)
+    return {
+        "stage": stage,
+        "part": part.split(".")[0],
+        "input": str(held.relative_to(root)) if held.is_relative_to(root) else str(held),
+        "rows": rows,
+        "error": f"{type(err).__name__}: {err}"[:1000],
+    }
+
+
+def with_failed(funnel: dict[str, Any], failed: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The funnel with each failed part listed under its stage (`failed`); its rows are not
+    in the stage's `in`, so in = out + dropped still holds."""
+    for f in failed:
+        funnel[f["stage"]].setdefault("failed", []).append(
+            {k: v for k, v in f.items() if k != "stage"}
+        )
+    return funnel

@@ -10,9 +10,10 @@ then turns the journal into the fetch log (exactly one row per link, sorted by u
 ledger. A killed crawl resumes from its journal: no link is fetched into the output twice and
 none is lost. This module does not import Scrapy, so importing it costs nothing.
 
-A changed links part (a new month merged in) is crawled incrementally: fetch rows of URLs
-still in the part are carried over from the earlier result and only the rest is fetched, into
-new WARC files (pipeline/crawl/previous.py says when the earlier result is trusted).
+The WARC archive is append-only. A changed links part (a new month merged in), changed keep
+settings or a VERSION bump re-judge the earlier result: fetch rows of URLs still in the part
+are carried over and only what the archive lacks is fetched, into new WARC files
+(pipeline/crawl/previous.py).
 """
 
 from pipeline.crawl.driver import (

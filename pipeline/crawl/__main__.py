@@ -43,11 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         help="benchmark baseline: same spider, no WARC and no journal written",
     )
     ap.add_argument("--parent-pid", type=int, help="exit when this process dies")
+    ap.add_argument("--version", type=int, help="crawl stage VERSION (default: this code's)")
     ap.add_argument(
         "--warc-start",
         type=int,
-        default=0,
-        help="first WARC file number to write (files before it are never touched)",
+        default=None,
+        help="first WARC file number to write (files before it are never touched); default: "
+        "after every WARC file of the part, or where an interrupted run of it began",
     )
     args = ap.parse_args(argv)
     if args.parent_pid and not _die_with_parent(args.parent_pid):
@@ -57,14 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.crawl.runner import crawl, write_summary
 
     cfg = CrawlConfig.model_validate(json.loads(args.config.read_text()))
+    if args.warc_start is None and not args.no_archive:
+        from pipeline.crawl.driver import warc_start_for
+
+        args.warc_start = warc_start_for(args.root, args.part, args.links, cfg)
     summary = crawl(
         args.links,
         args.root,
         args.part,
         cfg,
-        VERSION,
+        VERSION if args.version is None else args.version,
         archive=not args.no_archive,
-        warc_start=args.warc_start,
+        warc_start=args.warc_start or 0,
     )
     if args.summary:
         write_summary(args.summary, summary)

@@ -22,8 +22,7 @@ from pipeline.core.io import atomic_write_json, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
 from pipeline.core.reuse import marker_path
 from pipeline.core.stage import run_marked
-from pipeline.crawl.previous import Previous, load_previous
-from pipeline.crawl.warc import part_warcs, warc_index
+from pipeline.crawl.previous import Previous, load_previous, next_warc
 from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA
 
 VERSION = 2  # 2: robots.txt race fixed, disallowed pages no longer slip through
@@ -31,7 +30,7 @@ STAGE = "crawl"
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VERSION", "crawl_subprocess", "fetches_path", "finalize", "run_part"]
+__all__ = ["VERSION", "crawl_subprocess", "fetches_path", "finalize", "run_part", "warc_start_for"]
 
 
 def fetches_path(root: Path, part: str) -> Path:
@@ -59,11 +58,12 @@ def crawl_subprocess(
     archive: bool = True,
     summary: Path | None = None,
     timeout: float | None = None,
-    warc_start: int = 0,
+    warc_start: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the crawl subprocess (not waiting). Its log goes to root/crawl/logs/<part>.log.
 
-    `warc_start`: the first WARC file number it may write (after an earlier result's files)."""
+    `warc_start`: the first WARC file number it may write; None: the subprocess takes
+    warc_start_for's (after every file of the part, or the resumed attempt's own)."""
     work = _work_dir(root, part)
     work.mkdir(parents=True, exist_ok=True)
     cfg_path = work / "config.json"
@@ -85,9 +85,10 @@ def crawl_subprocess(
         cmd += ["--summary", str(summary)]
     if not archive:
         cmd.append("--no-archive")
-    if warc_start:
+    if warc_start is not None:
         cmd += ["--warc-start", str(warc_start)]
-    cmd += ["--parent-pid", str(os.getpid())]
+    # The driver's VERSION names the run in the journal header both sides check.
+    cmd += ["--version", str(VERSION), "--parent-pid", str(os.getpid())]
     log_path = Path(root) / "crawl" / "logs" / f"{part}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as logf:
@@ -127,10 +128,12 @@ def finalize(
     links: list[str],
     rows: list[dict[str, Any]],
     previous: Previous | None = None,
+    cfg: CrawlConfig | None = None,
 ) -> StageStats:
     """Journal rows (+ carried-over rows of an earlier result) -> fetch log + ledger + stats.
-    Exactly one row per link: this crawl's outcome, else the earlier one unchanged. Earlier
-    rows of URLs no longer in `links` are dropped (their WARC records stay, unreferenced)."""
+    Exactly one row per link: this crawl's outcome, else the earlier one re-judged against
+    `cfg` (Previous.carried). Earlier rows of URLs no longer in `links` are dropped (their
+    WARC records stay, unreferenced)."""
     by_url: dict[str, dict[str, Any]] = {}
     for r in rows:
         by_url.setdefault(r["url"], r)  # the journal never holds two rows; be safe anyway
@@ -138,17 +141,16 @@ def finalize(
     fetch_rows = []
     dropped: Counter[str] = Counter()
     warc_files: set[str] = set()
-    carried = 0
+    carried = rejudged = 0
     for url in sorted(links):
-        old = previous.rows.get(url) if previous is not None else None
-        if url not in by_url and old is not None:
+        if url not in by_url and previous is not None and url in previous.rows:
             carried += 1
+            old, detail = previous.carried(url, cfg or CrawlConfig())
+            if old != previous.rows[url]:
+                rejudged += 1
             err = old["error"]
             if err is not None:
                 dropped[err] += 1
-                detail = previous.details.get(url) if previous is not None else None
-                if detail is None:
-                    detail = f"status {old['status']}" if old["status"] else ""
                 ledger.drop(url, err, detail)
             elif old["warc_file"]:
                 warc_files.add(old["warc_file"])
@@ -172,11 +174,14 @@ def finalize(
     root = Path(root)
     n_out = len(links) - sum(dropped.values())
     extra: dict[str, Any] = {"warc_files": len(warc_files)}
+    if cfg is not None:
+        extra["kept_by"] = cfg.kept_by()
     if previous is not None:
         # Earlier WARC files stay outputs even when no row points into them any more.
         warc_files.update(previous.warc_files)
-        extra = {
+        extra |= {
             "warc_files": len(warc_files),
+            "rejudged": rejudged,
             "carried_over": carried,
             "crawled_now": len(links) - carried,
             "removed_links": len(set(previous.rows) - set(links)),
@@ -194,6 +199,29 @@ def finalize(
     )
 
 
+def warc_start_for(root: Path, part: str, crawl_links: Path, cfg: CrawlConfig) -> int:
+    """The first WARC file number this crawl writes: after every file of the part on disk,
+    except when resuming an interrupted attempt of the same crawl, which continues its own
+    files (its journal's header names their first number)."""
+    from pipeline.crawl.journal import journal_path, read_journal
+    from pipeline.crawl.runner import run_header
+
+    jpath = journal_path(root, part)
+    try:
+        with open(jpath, encoding="utf-8") as f:
+            start = int(json.loads(f.readline()).get("warc_start", 0))
+    except (OSError, ValueError, AttributeError, TypeError):
+        start = -1
+    if start >= 0:
+        header = run_header(crawl_links, cfg, VERSION, start)
+        if read_journal(jpath, header) is not None:
+            return start
+    # Another crawl's journal (or none): start after everything, so the runner's cleanup of
+    # the files it may write never reaches an existing one.
+    jpath.unlink(missing_ok=True)
+    return next_warc(root, part)
+
+
 def run_part(
     links_part: Path,
     root: Path,
@@ -203,10 +231,10 @@ def run_part(
 ) -> StageStats:
     """Crawl one links part into root/crawl/{fetches,warc}/ and root/ledger/crawl/.
 
-    When the part changed since an earlier complete crawl of it (same crawl config and
-    VERSION), only URLs without an earlier row, and earlier failures listed in
-    `cfg.recrawl_errors`, are fetched; the other rows are carried over. `force` crawls the
-    whole part again."""
+    The archive is append-only (pipeline/crawl/previous.py): an earlier complete crawl of the
+    part is carried over and re-judged against the current settings, and only what it lacks
+    is fetched, into new WARC files. `force` crawls the whole part again, also into new files
+    (the earlier ones stay on disk)."""
     from pipeline.crawl.journal import journal_path, read_journal
     from pipeline.crawl.runner import run_header
 
@@ -219,11 +247,11 @@ def run_part(
         previous = None
         if not force:
             previous = load_previous(
-                root, STAGE, part, fetches_path(root, part), _ledger_path(root, part), cfg, VERSION
+                root, STAGE, part, fetches_path(root, part), _ledger_path(root, part)
             )
-        crawl_links, warc_start = links_part, 0
+        crawl_links = links_part
         if previous is not None:
-            todo = previous.to_crawl(links, cfg)
+            todo = previous.to_crawl(links, cfg, VERSION)
             log.info(
                 "%s: %d links, %d carried over from the earlier crawl, %d to fetch",
                 part,
@@ -232,25 +260,22 @@ def run_part(
                 len(todo),
             )
             if not todo:
-                # Nothing to fetch: no subprocess. A journal of an interrupted earlier attempt,
-                # and WARC files it began after the earlier result's, are of no use any more.
+                # Nothing to fetch: no subprocess. The journal of an interrupted earlier
+                # attempt is of no use any more; its WARC files stay (append-only).
                 shutil.rmtree(_work_dir(root, part), ignore_errors=True)
-                for p in part_warcs(root / "crawl" / "warc", part):
-                    if warc_index(p) >= previous.next_warc:
-                        p.unlink()
-                return finalize(root, part, links, [], previous)
+                return finalize(root, part, links, [], previous, cfg)
             # The subprocess crawls a links file of just these URLs (deterministic bytes, so
             # a killed incremental crawl resumes from its journal like a full one).
             crawl_links = _work_dir(root, part) / "to_crawl.parquet"
             crawl_links.parent.mkdir(parents=True, exist_ok=True)
             write_table(crawl_links, pa.table({"url": pa.array(todo, pa.string())}))
-            warc_start = previous.next_warc
         elif not links:
-            return finalize(root, part, [], [])
+            return finalize(root, part, [], [], cfg=cfg)
         else:
-            # A full crawl rewrites the part's WARC files from number 0: the earlier result
-            # stops being one now, so a crawl killed midway is never mistaken for it.
+            # The earlier result (if any) stops being one now, so a crawl killed midway is
+            # never mistaken for it. Its WARC files stay: the new crawl writes after them.
             marker_path(root, STAGE, part).unlink(missing_ok=True)
+        warc_start = warc_start_for(root, part, crawl_links, cfg)
         summary_path = _work_dir(root, part) / "summary.json"
         proc = crawl_subprocess(
             crawl_links, root, part, cfg, summary=summary_path, warc_start=warc_start
@@ -274,7 +299,7 @@ def run_part(
         )
         if rows is None:
             raise PartError(STAGE, part, "crawl subprocess left no journal")
-        stats = finalize(root, part, links, rows, previous)
+        stats = finalize(root, part, links, rows, previous, cfg)
         try:
             summary = json.loads(summary_path.read_text())
         except (OSError, ValueError):

@@ -312,6 +312,12 @@ def _drops(reader: _Reader, funnel: dict[str, Any] | None) -> dict[str, Any]:
         for stage, figures in sorted(funnel.items()):
             if stage not in out and isinstance(figures, dict) and figures.get("dropped"):
                 reader.warnings.append(f"ledger/{stage}: missing, funnel.json counts drops")
+            for f in figures.get("failed") or [] if isinstance(figures, dict) else []:
+                # A failed part's rows reach no later stage: the build is partial.
+                reader.warnings.append(
+                    f"{stage}/{f.get('part')} FAILED, {f.get('rows')} input rows not built: "
+                    f"{f.get('error')}"
+                )
     return out
 
 

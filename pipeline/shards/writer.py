@@ -24,7 +24,7 @@ from pipeline.core.io import (
 from pipeline.core.ledger import StageStats
 from pipeline.core.stage import run_marked
 from pipeline.core.tokenizer import EOT_ID, encode_docs, get_encoding, ranks_sha256
-from schemas.manifest import MANIFEST_SCHEMA_VERSION, validate_manifest
+from schemas.manifest import MANIFEST_SCHEMA_VERSION, build_status, validate_manifest
 from schemas.records import shard_schema
 
 VERSION = 1
@@ -151,7 +151,9 @@ The texts are third-party web pages; check the terms of the sites before redistr
     return front + body
 
 
-def _build(root: Path, parts: list[Path], cfg: CorpusConfig) -> StageStats:
+def _build(
+    root: Path, parts: list[Path], cfg: CorpusConfig, failed: list[dict[str, Any]] | None = None
+) -> StageStats:
     docs = _load_docs(parts)
     stats = StageStats(stage=STAGE, part="all", n_in=docs.num_rows)
     vocab_size = get_encoding(cfg.tokenizer).n_vocab
@@ -196,6 +198,7 @@ def _build(root: Path, parts: list[Path], cfg: CorpusConfig) -> StageStats:
         "totals": totals,
         "config_fingerprint": config_fingerprint(cfg),
         "code_version": pipeline.__version__,
+        **build_status(failed),
     }
     validate_manifest(manifest)
     atomic_write_json(root / "shards" / "manifest.json", manifest)
@@ -209,10 +212,21 @@ def _build(root: Path, parts: list[Path], cfg: CorpusConfig) -> StageStats:
     return stats
 
 
-def run(parts: list[Path], root: Path, cfg: CorpusConfig) -> StageStats:
-    """Write every shard, the manifest and the card from the dedup parts."""
+def run(
+    parts: list[Path],
+    root: Path,
+    cfg: CorpusConfig,
+    failed_parts: list[dict[str, Any]] | None = None,
+) -> StageStats:
+    """Write every shard, the manifest and the card from the dedup parts. `failed_parts`
+    ({stage, part, rows}, from the flow) makes the manifest say the build is partial."""
     root = Path(root)
     parts = sorted(Path(p) for p in parts)
+    status = build_status(failed_parts)
     # The card quotes thresholds of every stage, so the whole content config is the key.
     fp = f"{cfg.name}:{config_fingerprint(cfg)}"
-    return run_marked(root, STAGE, "all", parts, fp, VERSION, lambda: _build(root, parts, cfg))
+    if status["partial"]:
+        fp += ":partial:" + json.dumps(status["failed_parts"], sort_keys=True)
+    return run_marked(
+        root, STAGE, "all", parts, fp, VERSION, lambda: _build(root, parts, cfg, failed_parts)
+    )
