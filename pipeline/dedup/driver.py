@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,9 +138,17 @@ def _load_references(cfg: DedupConfig, acc: _Docs) -> None:
         ]
         dropped = pa.concat_arrays(keys) if keys else pa.array([], type=pa.string())
         for p in sorted((r / "dedup" / "signatures").glob("*.parquet")):
-            t = read_table(p)
-            keep = pc.invert(pc.is_in(t.column("id"), value_set=dropped))
-            acc.append(t.filter(keep), cfg.num_perm, True)
+            for t in _batches(p):
+                keep = pc.invert(pc.is_in(t.column("id"), value_set=dropped))
+                acc.append(t.filter(keep), cfg.num_perm, True)
+
+
+def _batches(path: Path, rows: int = 16_384) -> Iterator[pa.Table]:
+    """A signature file a few thousand rows at a time: a whole part's list column and its
+    conversions would cost a few hundred MB that Arrow's allocator then keeps."""
+    with pq.ParquetFile(path) as f:
+        for batch in f.iter_batches(batch_size=rows):
+            yield pa.Table.from_batches([batch])
 
 
 @dataclass
@@ -196,9 +205,11 @@ def decide(sig_paths: dict[str, Path], cfg: DedupConfig, root: Path) -> Decision
             spans: dict[str, tuple[int, int]] = {}
             for part in parts:
                 start = acc.n
-                acc.append(read_table(sig_paths[part]), cfg.num_perm, False)
+                for t in _batches(sig_paths[part]):
+                    acc.append(t, cfg.num_perm, False)
                 spans[part] = (start, acc.n)
             inp = acc.cluster_input()
+            pa.default_memory_pool().release_unused()  # the readers' buffers, kept by the pool
             res = lsh.cluster(
                 inp,
                 cfg.threshold,
