@@ -127,8 +127,11 @@ def _link_across_groups(
     stats: CrowdedStats,
 ) -> None:
     num_perm = sigs.shape[1]
+    roots = forest.roots()
+    fresh = len(links)
     for a in leaders:
-        roots = forest.roots()
+        if len(links) != fresh:  # recomputed only after step 2 has joined something
+            roots, fresh = forest.roots(), len(links)
         outside = np.flatnonzero(roots != roots[a])
         if outside.size == 0:
             return

@@ -1,9 +1,10 @@
 """Global clustering of MinHash signatures: exact groups, LSH banding for candidates, Jaccard
 confirmation, connected components, and a deterministic winner per cluster.
 
-Memory is a few numpy arrays per document (about 60 bytes) besides the signatures, which live
-in memory or in a file (signature_store): ids and text hashes enter as Arrow string arrays and
-are reduced to dense integer ranks, and no Python object is made per document.
+Memory is a few numpy arrays per document (under 300 bytes at the peak, measured by
+benchmarks/dedup_scale.py) besides the signatures, which live in memory or in a file
+(signature_store): ids and text hashes enter as Arrow string arrays and are reduced to dense
+integer ranks, and no Python object is made per document.
 
 Two ways to group band keys, same result: in memory (one band at a time: hash the band, sort,
 equal runs) and out of core (band keys of every band appended to `partitions` flat files by
