@@ -61,5 +61,5 @@ def test_out_of_core_path_equals_in_memory(labelled, tmp_path: Path) -> None:
     disk = lsh.cluster(inp, *args, spill_dir=tmp_path / "bands", partitions=7)
     assert (mem.n_candidates, mem.n_confirmed) == (disk.n_candidates, disk.n_confirmed)
     assert np.array_equal(mem.kept, disk.kept) and np.array_equal(mem.exact, disk.exact)
-    assert len(list((tmp_path / "bands").glob("band-*.parquet"))) == 7
+    assert len(list((tmp_path / "bands").glob("band-*.bin"))) == 7
     assert int((mem.kept != np.arange(n)).sum()) > 300

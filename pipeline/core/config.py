@@ -567,8 +567,9 @@ class DedupConfig(Section):
     spill_above: int = Field(
         5_000_000,
         ge=0,
-        description="above this many documents, LSH band keys are grouped out of core "
-        "(partitioned Parquet, sorted per partition) instead of in memory",
+        description="above this many documents, signatures are read from a file under "
+        "OUT/dedup/ and LSH band keys grouped out of core (partition files, sorted one at a "
+        "time) instead of held in memory",
     )
     spill_partitions: int = Field(64, ge=1, description="partitions of the out-of-core grouping")
 

@@ -6,11 +6,14 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipeline.core.config import CorpusConfig, DedupConfig
 from pipeline.core.io import read_table, write_table
@@ -19,11 +22,14 @@ from pipeline.core.ngrams import normalize, text_hash
 from pipeline.core.stage import run_marked
 from pipeline.dedup import lsh
 from pipeline.dedup.minhash import signatures
+from pipeline.dedup.signature_store import SignatureFile, Signatures
 from schemas.records import SIGNATURE_SCHEMA
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+# 2: crowded LSH buckets (more than 32 documents sharing a band) are linked by all their
+# confirmed pairs instead of a chain and a star, which missed pairs.
+VERSION = 2
 SIGNATURE_VERSION = 1
 STAGE = "dedup"
 SIGNATURE_STAGE = "dedup_signatures"
@@ -75,34 +81,74 @@ def reference_files(cfg: DedupConfig) -> list[Path]:
 
 @dataclass
 class _Docs:
-    ids: list[str]
-    hashes: list[str]
-    karma: list[np.ndarray]
-    first_seen: list[np.ndarray]
-    sigs: list[np.ndarray]
-    is_ref: list[np.ndarray]
+    """Per-document columns of every signature part, Arrow strings and numpy, no Python
+    object per document; signatures go straight into their store."""
+
+    sigs: Signatures
+    ids: list[pa.Array] = field(default_factory=list)
+    hashes: list[pa.Array] = field(default_factory=list)
+    karma: list[np.ndarray] = field(default_factory=list)
+    first_seen: list[np.ndarray] = field(default_factory=list)
+    is_ref: list[np.ndarray] = field(default_factory=list)
+    n: int = 0
+
+    def append(self, t: pa.Table, num_perm: int, is_ref: bool) -> None:
+        sig = _signature_matrix(t, num_perm)
+        if isinstance(self.sigs, SignatureFile):
+            self.sigs.append(sig)
+        else:
+            self.sigs[self.n : self.n + t.num_rows] = sig
+        self.ids.append(t.column("id").combine_chunks())
+        self.hashes.append(t.column("text_hash").combine_chunks())
+        self.karma.append(t.column("karma").to_numpy(zero_copy_only=False).astype(np.int64))
+        fs = t.column("first_seen").cast(pa.int64()).fill_null(MISSING_TIME)
+        self.first_seen.append(fs.to_numpy(zero_copy_only=False).astype(np.int64))
+        self.is_ref.append(np.full(t.num_rows, is_ref, dtype=bool))
+        self.n += t.num_rows
+
+    def cluster_input(self) -> lsh.ClusterInput:
+        def cat(xs: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(xs) if xs else np.empty(0, dtype=dtype)
+
+        sigs = self.sigs.seal() if isinstance(self.sigs, SignatureFile) else self.sigs[: self.n]
+        return lsh.ClusterInput(
+            ids=pa.chunked_array(self.ids, type=pa.string()),
+            text_hashes=pa.chunked_array(self.hashes, type=pa.string()),
+            karma=cat(self.karma, np.int64),
+            first_seen=cat(self.first_seen, np.int64),
+            signatures=sigs,
+            is_reference=cat(self.is_ref, bool),
+        )
 
 
-def _append(acc: _Docs, t: pa.Table, num_perm: int, is_ref: bool) -> None:
-    acc.ids += t.column("id").to_pylist()
-    acc.hashes += t.column("text_hash").to_pylist()
-    acc.karma.append(t.column("karma").to_numpy(zero_copy_only=False).astype(np.int64))
-    fs = t.column("first_seen").cast(pa.int64()).fill_null(MISSING_TIME)
-    acc.first_seen.append(fs.to_numpy(zero_copy_only=False).astype(np.int64))
-    acc.sigs.append(_signature_matrix(t, num_perm))
-    acc.is_ref.append(np.full(t.num_rows, is_ref, dtype=bool))
+def _reference_tables(cfg: DedupConfig) -> list[Path]:
+    return [
+        p
+        for ref in cfg.reference_roots
+        for p in sorted((Path(ref) / "dedup" / "signatures").glob("*.parquet"))
+    ]
 
 
 def _load_references(cfg: DedupConfig, acc: _Docs) -> None:
     for ref in cfg.reference_roots:
         r = Path(ref)
-        dropped: set[str] = set()
-        for p in sorted((r / "ledger" / "dedup").glob("*.parquet")):
-            dropped.update(read_table(p, columns=["key"]).column("key").to_pylist())
+        keys = [
+            read_table(p, columns=["key"]).column("key").combine_chunks()
+            for p in sorted((r / "ledger" / "dedup").glob("*.parquet"))
+        ]
+        dropped = pa.concat_arrays(keys) if keys else pa.array([], type=pa.string())
         for p in sorted((r / "dedup" / "signatures").glob("*.parquet")):
-            t = read_table(p)
-            keep = [i not in dropped for i in t.column("id").to_pylist()]
-            _append(acc, t.filter(pa.array(keep, type=pa.bool_())), cfg.num_perm, True)
+            for t in _batches(p):
+                keep = pc.invert(pc.is_in(t.column("id"), value_set=dropped))
+                acc.append(t.filter(keep), cfg.num_perm, True)
+
+
+def _batches(path: Path, rows: int = 16_384) -> Iterator[pa.Table]:
+    """A signature file a few thousand rows at a time: a whole part's list column and its
+    conversions would cost a few hundred MB that Arrow's allocator then keeps."""
+    with pq.ParquetFile(path) as f:
+        for batch in f.iter_batches(batch_size=rows):
+            yield pa.Table.from_batches([batch])
 
 
 @dataclass
@@ -111,64 +157,86 @@ class PartDecision:
     reason: list[str | None]
 
 
-def decide(sig_paths: dict[str, Path], cfg: DedupConfig, root: Path) -> dict[str, PartDecision]:
+class Decisions:
+    """The clustering's verdict on every row, as arrays; a part's lists are made on demand."""
+
+    def __init__(
+        self, ids: pa.ChunkedArray, res: lsh.ClusterResult, spans: dict[str, tuple[int, int]]
+    ):
+        self.ids = ids
+        self.res = res
+        self.spans = spans
+
+    def __contains__(self, part: object) -> bool:
+        return part in self.spans
+
+    def __getitem__(self, part: str) -> PartDecision:
+        s, e = self.spans[part]
+        kept = self.res.kept[s:e]
+        dropped = np.flatnonzero(kept != np.arange(s, e))
+        kept_id: list[str | None] = [None] * (e - s)
+        reason: list[str | None] = [None] * (e - s)
+        names = self.ids.take(pa.array(kept[dropped])).to_pylist()
+        exact = self.res.exact[s:e]
+        for row, name in zip(dropped.tolist(), names):
+            kept_id[row] = name
+            reason[row] = "exact_duplicate" if exact[row] else "near_duplicate"
+        return PartDecision(kept_id, reason)
+
+
+def decide(sig_paths: dict[str, Path], cfg: DedupConfig, root: Path) -> Decisions:
     """Global clustering: for every row of every part, kept or dropped in favour of whom."""
-    acc = _Docs([], [], [], [], [], [])
-    _load_references(cfg, acc)
-    n_ref = len(acc.ids)
-    spans: dict[str, tuple[int, int]] = {}
-    for part in sorted(sig_paths):
-        t = read_table(sig_paths[part])
-        start = len(acc.ids)
-        _append(acc, t, cfg.num_perm, False)
-        spans[part] = (start, len(acc.ids))
-    n = len(acc.ids)
-
-    def cat(xs: list[np.ndarray], dtype: type, shape: tuple[int, ...] = ()) -> np.ndarray:
-        return np.concatenate(xs) if xs else np.empty((0, *shape), dtype=dtype)
-
-    inp = lsh.ClusterInput(
-        ids=acc.ids,
-        text_hashes=acc.hashes,
-        karma=cat(acc.karma, np.int64),
-        first_seen=cat(acc.first_seen, np.int64),
-        signatures=cat(acc.sigs, np.uint32, (cfg.num_perm,)),
-        is_reference=cat(acc.is_ref, bool),
+    parts = sorted(sig_paths)
+    upper = sum(pq.read_metadata(sig_paths[p]).num_rows for p in parts) + sum(
+        pq.read_metadata(p).num_rows for p in _reference_tables(cfg)
     )
-    spill = n > cfg.spill_above
+    spill = upper > cfg.spill_above
     with lsh.spill_tempdir(root / "dedup" if spill else None) as tmp:
-        res = lsh.cluster(
-            inp,
-            cfg.threshold,
-            cfg.bands,
-            cfg.rows,
-            cfg.confirm_z,
-            cfg.exact,
-            cfg.near,
-            spill_dir=Path(tmp) if spill else None,
-            partitions=cfg.spill_partitions,
-        )
+        store: Signatures
+        if spill:
+            store = SignatureFile(Path(tmp) / "signatures.u32", cfg.num_perm)
+        else:
+            # Untouched pages of the upper bound (references the ledgers drop) cost nothing.
+            store = np.empty((upper, cfg.num_perm), dtype=np.uint32)
+        acc = _Docs(store)
+        try:
+            _load_references(cfg, acc)
+            n_ref = acc.n
+            spans: dict[str, tuple[int, int]] = {}
+            for part in parts:
+                start = acc.n
+                for t in _batches(sig_paths[part]):
+                    acc.append(t, cfg.num_perm, False)
+                spans[part] = (start, acc.n)
+            inp = acc.cluster_input()
+            pa.default_memory_pool().release_unused()  # the readers' buffers, kept by the pool
+            res = lsh.cluster(
+                inp,
+                cfg.threshold,
+                cfg.bands,
+                cfg.rows,
+                cfg.confirm_z,
+                cfg.exact,
+                cfg.near,
+                spill_dir=Path(tmp) if spill else None,
+                partitions=cfg.spill_partitions,
+            )
+        finally:
+            if isinstance(store, SignatureFile):
+                store.close()
     log.info(
-        "dedup: %d documents (%d references), %d candidate pairs, %d confirmed",
-        n,
+        "dedup: %d documents (%d references), %d candidate pairs, %d confirmed links, "
+        "%d crowded buckets (%d members, %d comparisons)",
+        acc.n,
         n_ref,
         res.n_candidates,
         res.n_confirmed,
+        res.crowded.buckets,
+        res.crowded.members,
+        res.crowded.comparisons,
     )
-    out: dict[str, PartDecision] = {}
-    for part, (s, e) in spans.items():
-        kept_id: list[str | None] = []
-        reason: list[str | None] = []
-        for i in range(s, e):
-            k = int(res.kept[i])
-            if k == i:
-                kept_id.append(None)
-                reason.append(None)
-            else:
-                kept_id.append(acc.ids[k])
-                reason.append("exact_duplicate" if res.exact[i] else "near_duplicate")
-        out[part] = PartDecision(kept_id, reason)
-    return out
+    assert isinstance(inp.ids, pa.ChunkedArray)
+    return Decisions(inp.ids, res, spans)
 
 
 def _part_of(path: Path) -> str:
@@ -206,12 +274,12 @@ def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[Stage
             sig_work,
         )
 
-    decisions: dict[str, PartDecision] = {}
+    decisions: list[Decisions] = []
 
     def decision(part: str) -> PartDecision:
         if not decisions:
-            decisions.update(decide(sig_paths, dcfg, root))
-        return decisions[part]
+            decisions.append(decide(sig_paths, dcfg, root))
+        return decisions[0][part]
 
     shared_inputs = [sig_paths[p] for p in sorted(sig_paths)] + reference_files(dcfg)
     stats: list[StageStats] = []
