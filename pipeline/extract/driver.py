@@ -17,6 +17,7 @@ from pipeline.core.config import CorpusConfig
 from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
 from pipeline.core.progress import PartProgress
+from pipeline.core.sources import count_by_source
 from pipeline.core.tokenizer import get_encoding
 from pipeline.extract.langid import identify_with, load_model
 from pipeline.extract.previous import INDEX_SCHEMA, KEY_FIELDS, index_path, load_previous
@@ -27,7 +28,9 @@ from schemas.records import DOCS_SCHEMA, doc_id
 
 log = logging.getLogger(__name__)
 
-VERSION = 2  # 2: warc_error details name the WARC file relative to the root
+# 2: warc_error details name the WARC file relative to the root
+# 3: source and captured_at (archive fallback) carried from the fetch log
+VERSION = 3
 STAGE = "extract"
 
 # ---------------------------------------------------------------------------------------------
@@ -194,6 +197,8 @@ def _work(
             "first_seen": link["first_seen"],
             "reddit_title": link["title"] or "",
             "wiki_overlap": None,
+            "source": item.get("source") or "live",
+            "captured_at": item.get("captured_at"),
             **res["doc"],
         }
         docs.append(doc)
@@ -212,6 +217,7 @@ def _work(
     stats.extra["tokens"] = sum(d["n_tokens"] for d in docs)
     stats.extra["reused"] = len(items) - len(todo)
     stats.extra["extracted"] = len(todo)
+    stats.extra["by_source"] = count_by_source(d["source"] for d in docs)
     return stats
 
 
