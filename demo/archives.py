@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class CCEntry:
 @dataclass
 class FakeArchive:
     base: str = ""  # this server's URL as clients see it (set by serve_archive / the demo)
+    wayback_base: str = ""  # where Wayback's redirects point, if not `base`
     wayback: dict[str, list[Snapshot]] = field(default_factory=dict)
     crawls: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (from, to) ISO
     cc_files: dict[str, bytearray] = field(default_factory=dict)  # filename -> WARC bytes
@@ -74,6 +76,7 @@ class FakeArchive:
     cc_rows: dict[str, dict[str, object]] = field(default_factory=dict)
     raw_redirect: dict[str, str] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- content ---------------------------------------------------------------------------
@@ -170,6 +173,7 @@ class FakeArchive:
             target = parts.path + (f"?{parts.query}" if parts.query else "")
         with self.lock:
             self.requests.append(target)
+            self.times.append(time.monotonic())
             return self._route(target, headers)
 
     def _route(self, target: str, headers: dict[str, str]) -> Answer:
@@ -186,6 +190,8 @@ class FakeArchive:
             return self._cc_index(path.strip("/")[: -len("-index")], q)
         if path.startswith("/data/"):
             return self._cc_data(unquote(path[len("/data/") :]), headers)
+        if path.startswith("/crawl-data/"):  # a data host of its own (the demo's)
+            return self._cc_data(unquote(path[1:]), headers)
         return 404, {"Content-Type": "text/plain"}, b"fake archive: no such path\n"
 
     def _cdx(self, q: dict[str, str]) -> Answer:
@@ -233,7 +239,8 @@ class FakeArchive:
         t = _ts_dt(ts.ljust(14, "0")).timestamp()
         best = min(snaps, key=lambda s: (abs(_ts_dt(s.timestamp).timestamp() - t), s.timestamp))
         if best.timestamp != ts:
-            return 302, {"Location": f"{self.base}/web/{best.timestamp}id_/{url}"}, b""
+            where = self.wayback_base or self.base
+            return 302, {"Location": f"{where}/web/{best.timestamp}id_/{url}"}, b""
         headers = {
             "Content-Type": best.content_type,
             "Memento-Datetime": format_datetime(_ts_dt(best.timestamp), usegmt=True),

@@ -195,7 +195,7 @@ class DocRecord:
     boilerplate_hits: int
     wiki_overlap: float | None = None
     source: str = "live"  # SOURCES: where the page's bytes came from
-    captured_at: datetime | None = None
+    captured_at: datetime | None = None  # an archived page's capture time; null when live
 
 
 DOCS_SCHEMA = pa.schema(

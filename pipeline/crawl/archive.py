@@ -314,8 +314,12 @@ class GuardedClient:
         self.user_agent = user_agent
 
     def _address(self, host: str, port: int) -> str:
+        """The address to connect to, vetted; "" for an allowed name behind the proxy (the
+        proxy resolves it, as in the crawl's GuardMiddleware)."""
         from pipeline.crawl.guard import parse_ip
 
+        if self.proxy is not None and self.policy.allowed(host):
+            return ""
         if parse_ip(host) is not None:
             if self.policy.refuse_literal(host):
                 raise Failed("archive_blocked_address", host)
@@ -445,7 +449,7 @@ class Session:
                     wait = ra
             if attempt < acfg.retries:
                 self.sleep(wait)
-        raise Failed("archive_unavailable", f"{archive}: {what} after {acfg.retries + 1} tries")
+        raise Failed("archive_unavailable", f"{what} after {acfg.retries + 1} tries")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,24 +492,24 @@ def wayback(session: Session, url: str, when: datetime | None) -> Page:
         params.update(closest=timestamp_of(when), sort="closest")
     resp = session.get("wayback", f"{acfg.wayback_cdx}?{urlencode(params)}")
     if resp.status == 404:
-        raise Failed("archive_miss", "wayback: no capture")
+        raise Failed("archive_miss", "no capture")
     if resp.status != 200:
-        raise Failed("archive_unavailable", f"wayback CDX status {resp.status}")
+        raise Failed("archive_unavailable", f"CDX status {resp.status}")
     try:
         text = decode_body(resp.body, resp.headers.get("content-encoding"), cfg.max_bytes)
         captures = parse_cdx(text.decode("utf-8", "replace"))
     except (ValueError, TypeError) as err:
-        raise Failed("archive_bad_record", f"wayback CDX: {err}"[:200]) from None
+        raise Failed("archive_bad_record", f"CDX: {err}"[:200]) from None
     if not captures:
-        raise Failed("archive_miss", "wayback: no capture")
+        raise Failed("archive_miss", "no capture")
     best = _html_first(nearest(captures, when), {c.lower() for c in cfg.content_types})
     if not best:
-        raise Failed("archive_miss", "wayback: no capture")
+        raise Failed("archive_miss", "no capture")
     cap = best[0]
     raw_url = acfg.wayback_raw.format(timestamp=cap.timestamp, url=cap.url)
     resp = session.get("wayback", raw_url)
     if resp.status != 200:
-        raise Failed("archive_miss", f"wayback raw capture status {resp.status}")
+        raise Failed("archive_miss", f"raw capture status {resp.status}")
     captured_at = cap.when
     memento = resp.headers.get("memento-datetime")
     if memento:
@@ -574,14 +578,14 @@ def commoncrawl(session: Session, url: str, when: datetime | None) -> Page:
         if resp.status == 404:  # pywb's answer for "no captures"
             continue
         if resp.status != 200:
-            raise Failed("archive_unavailable", f"commoncrawl index status {resp.status}")
+            raise Failed("archive_unavailable", f"index status {resp.status}")
         text = decode_body(resp.body, resp.headers.get("content-encoding"), 1 << 26)
         captures += parse_cc_index(text.decode("utf-8", "replace"), str(crawl.get("id")))
     if not captures:
-        raise Failed("archive_miss", "commoncrawl: no capture")
+        raise Failed("archive_miss", "no capture")
     best = _html_first(nearest(captures, when), allowed)
     if not best:
-        raise Failed("archive_miss", "commoncrawl: no capture")
+        raise Failed("archive_miss", "no capture")
     cap = best[0]
     assert cap.offset is not None and cap.length is not None
     if cap.length > cfg.max_bytes:
@@ -596,7 +600,7 @@ def commoncrawl(session: Session, url: str, when: datetime | None) -> Page:
         {"Range": f"bytes={cap.offset}-{end}", "Accept-Encoding": "identity"},
     )
     if resp.status not in (200, 206):
-        raise Failed("archive_unavailable", f"commoncrawl WARC status {resp.status}")
+        raise Failed("archive_unavailable", f"WARC status {resp.status}")
     data = resp.body
     if resp.status == 200 and len(data) > cap.length:
         raise Failed("archive_bad_record", "server ignored the byte range")

@@ -133,7 +133,6 @@ PARKED_MARKERS = (
     "dominio en venta",
 )
 
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 _HIDDEN = re.compile(
     r"<(script|style|noscript|template|svg)\b[^>]*>.*?</\1\s*>|<!--.*?-->",
     re.IGNORECASE | re.DOTALL,
@@ -141,6 +140,50 @@ _HIDDEN = re.compile(
 _HEAD = re.compile(r"<head\b.*?</head\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
+_TITLE_404 = re.compile(r"(error )?404\b.*")
+
+
+# Cheap filter before the text of a small page is read: every marker contains one of these
+# (checked below), so a page without any of them in its lower-cased bytes has no marker.
+# Few and specific, because each costs a scan of the page.
+_ANCHORS = (
+    b"404",
+    b"not found",
+    b"be found",
+    b"was found",
+    b"gefunden",
+    b"t exist",
+    b"longer exist",
+    b"existiert nicht",
+    b"existe pas",
+    b"no existe",
+    b"longer available",
+    b"t available",
+    b"verf\xc3\xbcgbar",
+    b"page you",
+    b"page que",
+    b"page has been",
+    b"fehlerseite",
+    b"introuvable",
+    b"non trouv",
+    b"encontr",
+    b"buscas",
+    b"buscando",
+    b"gevonden",
+    b"trovata",
+    b"domain",
+    b"dominio",
+    b"domaine",
+    b"parked",
+    b"sedo",
+    b"afternic",
+    b"bodis",
+    b"parkingcrew",
+    b"related searches",
+)
+assert all(any(a in m.encode() for a in _ANCHORS) for m in NOT_FOUND_MARKERS + PARKED_MARKERS), (
+    "a marker without an anchor would never be looked for"
+)
 
 
 def _decode(body: bytes) -> str:
@@ -157,8 +200,16 @@ def _norm(text: str) -> str:
 
 
 def title_of(body: bytes) -> str:
-    m = _TITLE.search(body[:65536])
-    return _norm(_decode(m.group(1))) if m else ""
+    # find() on lower-cased bytes: a case-insensitive regex scans ~10x slower.
+    head = body[:65536].lower()
+    start = head.find(b"<title")
+    if start < 0:
+        return ""
+    start = head.find(b">", start) + 1
+    end = head.find(b"</title", start)
+    if start <= 0 or end < 0:
+        return ""
+    return _norm(_decode(body[start:end]))
 
 
 def visible_text(markup: str) -> str:
@@ -181,8 +232,12 @@ def judge_page(body: bytes) -> tuple[str, str] | None:
         return None
     title = title_of(body)
     title_marker = _find(title, PARKED_MARKERS) or _find(title, NOT_FOUND_MARKERS)
-    if title_marker is None and len(body) > SMALL_BODY:
-        return None
+    if title_marker is None and not _TITLE_404.fullmatch(title):
+        if len(body) > SMALL_BODY:
+            return None
+        lower = body.lower()
+        if not any(a in lower for a in _ANCHORS):
+            return None  # the common case: no marker anywhere in the bytes
     text = visible_text(_decode(body))
     words = len(text.split())
     marker = _find(title, PARKED_MARKERS) or _find(text, PARKED_MARKERS)
@@ -194,7 +249,7 @@ def judge_page(body: bytes) -> tuple[str, str] | None:
     marker = _find(text, NOT_FOUND_MARKERS)
     if marker is not None and words <= TEXT_MAX_WORDS:
         return "soft_404", f"{marker!r}, {words} words"
-    if words <= TEXT_MAX_WORDS and re.fullmatch(r"(error )?404\b.*", title):
+    if words <= TEXT_MAX_WORDS and _TITLE_404.fullmatch(title):
         return "soft_404", f"title {title[:60]!r}, {words} words"
     return None
 

@@ -186,6 +186,7 @@ def _work(
             continue
         link = links[url]
         final_url = item["final_url"] or url
+        source = item.get("source") or "live"
         doc = {
             "id": doc_id(url),
             "url": url,
@@ -197,8 +198,10 @@ def _work(
             "first_seen": link["first_seen"],
             "reddit_title": link["title"] or "",
             "wiki_overlap": None,
-            "source": item.get("source") or "live",
-            "captured_at": item.get("captured_at"),
+            "source": source,
+            # An archive's capture time; not a live page's fetch time, which differs from one
+            # build to the next and would make the shards of two builds differ.
+            "captured_at": item.get("captured_at") if source != "live" else None,
             **res["doc"],
         }
         docs.append(doc)
