@@ -75,6 +75,7 @@ class FakeArchive:
     truncate: set[str] = field(default_factory=set)
     cc_rows: dict[str, dict[str, object]] = field(default_factory=dict)
     raw_redirect: dict[str, str] = field(default_factory=dict)
+    cdx_api: dict[str, str] = field(default_factory=dict)  # crawl -> its listed index URL
     requests: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)  # time.monotonic() of each request
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -253,7 +254,7 @@ class FakeArchive:
                 "id": cid,
                 "name": f"{cid} Index",
                 "timegate": f"{self.base}/{cid}/",
-                "cdx-api": f"{self.base}/{cid}-index",
+                "cdx-api": self.cdx_api.get(cid, f"{self.base}/{cid}-index"),
                 "from": start,
                 "to": end,
             }

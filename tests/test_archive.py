@@ -530,3 +530,35 @@ def test_rate_per_archive_is_shared_by_parts(tmp_path: Path) -> None:
     assert len(fake.times) == 8  # one CDX lookup per link and part, all misses
     gaps = [b - a for a, b in zip(fake.times, fake.times[1:])]
     assert min(gaps) >= 0.2 - 0.02, gaps  # 5 requests/s at most
+
+
+def test_guard_refuses_archive_urls_on_forbidden_addresses(tmp_path: Path) -> None:
+    """An index that names a WARC file by absolute URL, a collinfo whose CDX server is on a
+    forbidden address, a Wayback redirect there: each one ledger reason, no request there."""
+    trap = CrawlServer([Site()], host="127.0.0.2").start()
+    trap_url = f"http://127.0.0.2:{trap.ports[0]}"
+    page = real_pages(1)[0]
+    a, b, c = (f"http://gone.example.test/{x}" for x in "abc")
+    try:
+        fake = FakeArchive()
+        fake.add_crawl("CC-MAIN-2017-26", "2017-06-20T00:00:00", "2017-06-28T00:00:00")
+        fake.add_cc("CC-MAIN-2017-26", a, "20170622000000", page)
+        fake.cc_rows[a] = {"filename": f"{trap_url}/crawl-data/x.warc.gz"}
+        other = FakeArchive()
+        other.add_crawl("CC-MAIN-2017-25", "2017-06-15T00:00:00", "2017-06-19T00:00:00")
+        other.cdx_api["CC-MAIN-2017-25"] = f"{trap_url}/CC-MAIN-2017-25-index"
+        fake.add_wayback(c, Snapshot("20170601000000", page))
+        fake.raw_redirect[c] = f"{trap_url}/admin"
+        with serve_archive(fake) as base, serve_archive(other) as other_base:
+            cfg = cfg_for(base, ["commoncrawl"], commoncrawl_crawls=1)
+            got_a = recover(tmp_path, "part-00000", [(a, POSTED)], cfg)[a]
+            cfg_b = cfg_for(other_base, ["commoncrawl"], commoncrawl_crawls=1)
+            got_b = recover(tmp_path, "part-00000", [(b, POSTED)], cfg_b)[b]
+            got_c = recover(tmp_path, "part-00000", [(c, POSTED)], cfg_for(base, ["wayback"]))[c]
+    finally:
+        trap.stop()
+    assert got_a["error"] == "archive_bad_record" and "not relative" in got_a["detail"]
+    assert got_b["error"] == "archive_blocked_address"
+    assert got_b["detail"] == "commoncrawl: 127.0.0.2"
+    assert got_c["error"] == "archive_blocked_address"
+    assert trap.log == []
