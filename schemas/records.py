@@ -157,7 +157,7 @@ FETCH_SCHEMA = pa.schema(
         pa.field("warc_file", pa.string()),
         pa.field("warc_offset", pa.int64()),
         pa.field("warc_length", pa.int64()),
-        pa.field("source", pa.string(), nullable=False),
+        pa.field("source", pa.string()),  # null: live (rows written before the column)
         pa.field("captured_at", UTC_MILLIS),
         pa.field("live_error", pa.string()),
     ]

@@ -165,7 +165,7 @@ def finalize(
                     detail = f"status {old['status']}" if old["status"] else ""
                 ledger.drop(url, err, detail)
             else:
-                by_source[old["source"]] += 1
+                by_source[old["source"] or "live"] += 1
                 if old["warc_file"]:
                     warc_files.add(old["warc_file"])
             fetch_rows.append(old)
