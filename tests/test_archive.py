@@ -562,3 +562,31 @@ def test_guard_refuses_archive_urls_on_forbidden_addresses(tmp_path: Path) -> No
     assert got_b["detail"] == "commoncrawl: 127.0.0.2"
     assert got_c["error"] == "archive_blocked_address"
     assert trap.log == []
+
+
+def test_next_month_keeps_recovered_pages_without_asking_again(dead_run, tmp_path) -> None:
+    """A links part that gains a URL carries its archived rows over (same WARC record,
+    source, capture time): the archives, stopped by now, are not asked again."""
+    import shutil
+
+    root, _stats, u, fake, _trap = dead_run
+    copy = tmp_path / "build"
+    shutil.copytree(root, copy)
+    before = {
+        r["url"]: r for r in read_table(copy / "crawl/fetches/part-00000.parquet").to_pylist()
+    }
+    n_requests = len(fake.requests)
+    links = write_links(
+        copy / "links" / "part-00000.parquet", [*sorted(before), u("/alive?page=2")], POSTED
+    )
+    cfg = cfg_for("http://127.0.0.1:9", ["wayback", "commoncrawl"])  # nothing listens there
+    cfg = cfg.model_copy(update={"download_timeout": 2.0, "retry_times": 0, "autothrottle": False})
+    stats = run_part(links, copy, cfg)
+    after = {r["url"]: r for r in read_table(copy / "crawl/fetches/part-00000.parquet").to_pylist()}
+    # The 500 is fetched again (crawl.recrawl_errors), as is the new URL; the rest carried.
+    assert stats.extra["carried_over"] == len(before) - 1 and stats.extra["crawled_now"] == 2
+    for url, row in before.items():
+        if url != u("/server-error"):
+            assert after[url] == row, url
+    assert after[u("/alive?page=2")]["source"] == "live"
+    assert len(fake.requests) == n_requests

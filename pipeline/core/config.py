@@ -310,7 +310,19 @@ class ArchiveConfig(Section):
 _TRANSPORT_FIELDS: Any = {
     "proxy": True,
     "recrawl_errors": True,
-    "archive": {"rate_wayback", "rate_commoncrawl", "retries", "backoff", "timeout"},
+    "archive": {
+        "rate_wayback",
+        "rate_commoncrawl",
+        "retries",
+        "backoff",
+        "timeout",
+        # where the same archives answer (a mirror, a local fake on another port)
+        "wayback_cdx",
+        "wayback_output",
+        "wayback_raw",
+        "commoncrawl_collinfo",
+        "commoncrawl_data",
+    },
 }
 
 
