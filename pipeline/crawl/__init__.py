@@ -10,6 +10,11 @@ then turns the journal into the fetch log (exactly one row per link, sorted by u
 ledger. A killed crawl resumes from its journal: no link is fetched into the output twice and
 none is lost. This module does not import Scrapy, so importing it costs nothing.
 
+Dead links (404/410, DNS gone, refused, and 200 pages that are soft 404s or parked:
+deadpage.py) are looked up in web archives when crawl.archive.sources is set (fallback.py, the
+one hook after the live crawl; archive/): a recovered capture is a kept row with `source`
+wayback or commoncrawl, a failed lookup one drop with an `archive_*` reason.
+
 A changed links part (a new month merged in) is crawled incrementally: fetch rows of URLs
 still in the part are carried over from the earlier result and only the rest is fetched, into
 new WARC files (pipeline/crawl/previous.py says when the earlier result is trusted).
