@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from demo.html import not_found_page
+from demo.web import ARCHIVE_HOSTS
 
 if TYPE_CHECKING:
     from demo.web import DemoWeb
@@ -56,6 +57,10 @@ def _handler_for(web: DemoWeb) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             host, path = self._target()
+            if web.archive is not None and host in ARCHIVE_HOSTS:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                self._send(*web.archive.handle(path, headers))
+                return
             if host not in web.pages:
                 self._send(
                     502,

@@ -29,6 +29,7 @@ from typing import Any
 import zstandard
 
 from demo import text as T
+from demo.archives import FakeArchive, Snapshot
 from demo.html import (
     COMMENTS,
     Link,
@@ -201,13 +202,43 @@ N_EVAL = 30
 EVAL_PLANTS = [(0, 2), (3, 2), (4, 1)]
 EVAL_NGRAM = 8
 
+# Dead links (2026's web) and their archived copies on the demo's fake web archives, served by
+# the demo proxy as these hosts: (host, how the live link is dead, where a copy is archived).
+# live: 404 | 410 | soft404 (a "not found" page with 200) | parked (the whole domain) |
+# landing (redirected to the front page, with the other links of that host). archive:
+# wayback | commoncrawl | pdf (only a PDF capture) | None (no capture anywhere).
+WAYBACK_HOST = "web.archive.test"
+CC_INDEX_HOST = "index.commoncrawl.test"
+CC_DATA_HOST = "data.commoncrawl.test"
+ARCHIVE_HOSTS = [CC_DATA_HOST, CC_INDEX_HOST, WAYBACK_HOST]
+PARKED_HOST = "www.cityscope-daily.test"
+LANDING_HOST = "www.marketwire-weekly.test"
+DEAD_LINKS: list[tuple[str, str, str | None]] = [
+    ("www.daily-ledger.test", "404", "wayback"),
+    ("www.daily-ledger.test", "404", "wayback"),
+    ("news.harbor-times.test", "410", "commoncrawl"),
+    ("news.harbor-times.test", "410", "commoncrawl"),
+    ("www.orbit-review.test", "soft404", "wayback"),
+    (PARKED_HOST, "parked", "wayback"),
+    (PARKED_HOST, "parked", None),
+    (LANDING_HOST, "landing", "commoncrawl"),
+    (LANDING_HOST, "landing", None),
+    (LANDING_HOST, "landing", None),
+    ("www.trailhead-journal.test", "404", "pdf"),
+]
+# Common Crawl crawls of the fake index: one near the posts (June 2017), one years later.
+CC_CRAWLS = {
+    "CC-MAIN-2017-26": ("2017-06-22T00:00:00", "2017-06-30T00:00:00"),
+    "CC-MAIN-2021-10": ("2021-02-24T00:00:00", "2021-03-09T00:00:00"),
+}
+
 
 @dataclass
 class PageInfo:
     """What a demo URL is, for tests and for deriving the expected counts."""
 
     url: str
-    kind: str  # article | short | foreign | wiki | file | redirect | index
+    kind: str  # article | short | foreign | wiki | file | redirect | index | archived
     lang: str = "en"
     text: str = ""  # body text as generated (paragraphs joined by blank lines)
     group: str = ""  # dedup group: the original article's URL for copies
@@ -236,6 +267,12 @@ class DemoWeb:
     # What `webtext overlap` must report for the evaluation set: examples, examples with
     # overlap (= the planted lines), its distinct 8-grams and those found (the planted ones').
     expected_overlap: dict[str, int] = field(default_factory=dict)
+    # The fake web archives (served by the proxy as ARCHIVE_HOSTS) and, per dead link, where
+    # its copy is: url -> (live, archive) as in DEAD_LINKS.
+    archive: FakeArchive | None = None
+    dead: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # Documents expected in the shards by source (live, wayback, commoncrawl).
+    expected_sources: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_pages(self) -> int:
@@ -262,6 +299,11 @@ class _Builder:
         self.styles[WIKI_HOST] = SiteStyle(
             WIKI_HOST, "Wikipedia", "The free encyclopedia", "en", "wiki", ()
         )
+        # A city paper whose domain expired after 2017: parked now, its pages in the archives.
+        self.styles[PARKED_HOST] = SiteStyle(
+            PARKED_HOST, "Cityscope Daily", "The city, daily", "en", "news", ("City", "Life")
+        )
+        self.topics[PARKED_HOST] = ("city",)
         self.pages: dict[str, dict[str, Response]] = {h: {} for h in self.styles}
         self.info: dict[str, PageInfo] = {}
         self.listing: dict[str, list[tuple[Link, str]]] = {h: [] for h in self.styles}
@@ -561,10 +603,61 @@ def _build_web(b: _Builder) -> dict[str, list[str]]:
         b.info[url] = PageInfo(url, "redirect", "en", group=target)
         links["redirect"].append(url)
 
+    # Dead links: articles that existed in 2017 (rendered like the others, then taken off the
+    # live web by _kill_dead_links).
+    links["dead"] = []
+    for i, (host, _live, _archive) in enumerate(DEAD_LINKS):
+        rng = b.rng(f"dead:{i}")
+        art = T.english_article(rng, b.topics[host][0])
+        links["dead"].append(b.add_article(host, art, rng, listed=False))
+
     _plant_eval_lines(b, [originals[ENGLISH_HOSTS[i]][-1] for i, _ in EVAL_PLANTS])
     b.render_articles()
     b.render_indexes()
     return links
+
+
+PARKED_PAGE = (
+    b"<!DOCTYPE html><html><head><title>cityscope-daily.test is for sale</title></head>"
+    b"<body><h1>This domain is for sale!</h1><p>Buy this domain today: secure checkout, fast"
+    b" transfer.</p><p>Related searches: city news, local events, weather</p></body></html>"
+)
+
+
+def _kill_dead_links(b: _Builder, urls: list[str]) -> tuple[FakeArchive, dict[str, Any]]:
+    """Take the dead links' pages off the live web, archive their 2017 copies."""
+    fake = FakeArchive(base=f"http://{CC_INDEX_HOST}", wayback_base=f"http://{WAYBACK_HOST}")
+    for crawl, (start, end) in CC_CRAWLS.items():
+        fake.add_crawl(crawl, start, end)
+    dead: dict[str, tuple[str, str | None]] = {}
+    for i, (url, (host, live, archive)) in enumerate(zip(urls, DEAD_LINKS, strict=True)):
+        path = _path_of(url)
+        page = b.pages[host][path]
+        dead[url] = (live, archive)
+        b.info[url].kind = "archived"  # its 2017 text lives in the archives only
+        rng = b.rng(f"dead-capture:{i}")
+        day = f"201706{rng.randint(1, 30):02d}{rng.randint(0, 23):02d}{rng.randint(0, 59):02d}00"
+        if archive == "wayback":
+            fake.add_wayback(url, Snapshot(day, page[2]))
+            fake.add_wayback(url, Snapshot("20210301120000", PARKED_PAGE))  # far from the post
+        elif archive == "commoncrawl":
+            fake.add_cc("CC-MAIN-2017-26", url, day, page[2])
+            fake.add_cc("CC-MAIN-2021-10", url, "20210301120000", PARKED_PAGE)
+        elif archive == "pdf":
+            ctype, body = _file_bytes("pdf", f"archived copy {i}")
+            fake.add_wayback(url, Snapshot(day, body, ctype))
+        if live == "404":
+            del b.pages[host][path]
+        elif live == "410":
+            b.pages[host][path] = (410, {"Content-Type": HTML}, not_found_page(b.styles[host]))
+        elif live == "soft404":
+            b.pages[host][path] = (200, {"Content-Type": HTML}, not_found_page(b.styles[host]))
+        elif live == "landing":
+            b.pages[host][path] = (301, {"Location": f"http://{host}/"}, b"")
+    # The parked domain answers every path with its parking page.
+    for path in list(b.pages[PARKED_HOST]):
+        b.pages[PARKED_HOST][path] = (200, {"Content-Type": HTML}, PARKED_PAGE)
+    return fake, dead
 
 
 def _words(text: str) -> list[str]:
@@ -846,8 +939,11 @@ def _fate(
     robots: dict[str, str],
     info: dict[str, PageInfo],
     url: str,
+    dead: dict[str, tuple[str, str | None]],
 ) -> tuple[str, str]:
-    """(stage, reason) where a crawled URL ends, or ("kept", final_url): computed from the web."""
+    """(stage, reason) where a crawled URL ends, or ("kept", final_url): computed from the web.
+    A dead link ends as its archived copy, or as the archive's failure (the demo asks both
+    archives about 404s, 410s, soft 404s, parked pages and landing-page redirects)."""
     host = url.split("/")[2]
     path = _path_of(url)
     if host in robots:
@@ -855,10 +951,17 @@ def _fate(
         rp.parse(robots[host].splitlines())
         if not rp.can_fetch("webtext-crawler", url):
             return "crawl", "robots"
+    if url in dead:
+        archive = dead[url][1]
+        if archive is None:
+            return "crawl", "archive_miss"
+        if archive == "pdf":
+            return "crawl", "archive_bad_content_type"
+        web_pages = {host: {path: (200, {"Content-Type": HTML}, b"")}}  # the archived copy
     for _ in range(5):
         resp = web_pages.get(host, {}).get(path)
         if resp is None:
-            return "crawl", "http_4xx"
+            return "crawl", "archive_miss"  # a 404 with no capture in any archive
         status, headers, _ = resp
         if status in (301, 302):
             url = headers["Location"]
@@ -882,8 +985,11 @@ def _under(host: str, domains: tuple[str, ...]) -> bool:
 
 
 def _expected(
-    b: _Builder, robots: dict[str, str], subs: list[dict[str, Any]]
-) -> tuple[dict[str, dict[str, int]], int]:
+    b: _Builder,
+    robots: dict[str, str],
+    subs: list[dict[str, Any]],
+    dead: dict[str, tuple[str, str | None]],
+) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     # The harvest's rules as configured by default, applied in its order: self post, karma,
     # links back into Reddit (i.redd.it is Reddit's own image host), blocked hosts.
     rules = HarvestConfig.model_validate({})
@@ -909,7 +1015,7 @@ def _expected(
     later: dict[str, Counter[str]] = {"crawl": Counter(), "filter": Counter(), "dedup": Counter()}
     survivors: list[str] = []
     for url in unique:
-        stage, what = _fate(b.pages, robots, b.info, url)
+        stage, what = _fate(b.pages, robots, b.info, url, dead)
         if stage == "kept":
             survivors.append(what)
         else:
@@ -918,13 +1024,18 @@ def _expected(
     by_group: dict[str, list[PageInfo]] = {}
     for url in survivors:
         by_group.setdefault(b.info[url].group, []).append(b.info[url])
+    sources: Counter[str] = Counter()
     for members in by_group.values():
+        # Archived copies are articles of their own: a group is all live or one archived page.
+        kinds = {(dead.get(m.url) or ("", "live"))[1] for m in members}
+        assert len(kinds) == 1, kinds
+        sources[str(kinds.pop())] += 1
         texts = Counter(m.text for m in members)
         later["dedup"]["exact_duplicate"] += sum(n - 1 for n in texts.values())
         later["dedup"]["near_duplicate"] += len(texts) - 1
     expected = {"harvest": dict(sorted(harvest.items()))}
     expected.update({k: dict(sorted(v.items())) for k, v in later.items()})
-    return expected, len(by_group)
+    return expected, dict(sorted(sources.items()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -938,13 +1049,14 @@ def generate(out_dir: Path, seed: int = 0) -> DemoWeb:
     out_dir = Path(out_dir)
     b = _Builder(seed)
     links = _build_web(b)
+    archive, dead = _kill_dead_links(b, links["dead"])
     robots = _robots(b)
     subs = _submissions(b, links)
     dump = out_dir / "input" / DUMP_NAME
     _write_dump(dump, subs)
-    by_stage, n_articles = _expected(b, robots, subs)
+    by_stage, sources = _expected(b, robots, subs, dead)
     expected = {r: n for reasons in by_stage.values() for r, n in reasons.items()}
-    expected["shards"] = n_articles
+    expected["shards"] = sum(sources.values())
     pages = {h: dict(sorted(p.items())) for h, p in sorted(b.pages.items())}
     eval_path = out_dir / "input" / EVAL_DIR / EVAL_NAME
     _write_if_changed(eval_path, ("\n".join(b.eval_lines) + "\n").encode())
@@ -973,6 +1085,9 @@ def generate(out_dir: Path, seed: int = 0) -> DemoWeb:
         eval_lines=list(b.eval_lines),
         eval_planted=dict(b.eval_planted),
         expected_overlap=expected_overlap,
+        archive=archive,
+        dead=dead,
+        expected_sources=sources,
     )
 
 
@@ -989,13 +1104,25 @@ def demo_config(out_dir: Path, web: DemoWeb, proxy_url: str) -> dict[str, Any]:
         },
         "crawl": {
             "proxy": proxy_url,
-            "allow_hosts": list(web.hosts),
+            "allow_hosts": [*web.hosts, *ARCHIVE_HOSTS],
             "autothrottle": False,
             "download_delay": 0.0,
             "download_timeout": 10.0,
             "retry_times": 1,
             "concurrent_requests": 16,
             "concurrent_per_domain": 8,
+            "archive": {
+                "sources": ["wayback", "commoncrawl"],
+                "wayback_cdx": f"http://{WAYBACK_HOST}/cdx/search/cdx",
+                "wayback_raw": f"http://{WAYBACK_HOST}/web/{{timestamp}}id_/{{url}}",
+                "commoncrawl_collinfo": f"http://{CC_INDEX_HOST}/collinfo.json",
+                "commoncrawl_data": f"http://{CC_DATA_HOST}/",
+                # Local fake archives: no need for the real ones' politeness.
+                "rate_wayback": 50.0,
+                "rate_commoncrawl": 50.0,
+                "retries": 1,
+                "backoff": 0.1,
+            },
         },
         "shards": {"include_text": True, "val_fraction": 0.05, "max_rows_per_shard": 64},
         "overlap": {"eval_sets": {"demo": str(web.eval_path)}},

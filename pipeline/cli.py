@@ -77,11 +77,12 @@ def _log_file(path: Path) -> Iterator[None]:
 
 def print_funnel(funnel: dict[str, Any]) -> None:
     table = Table(title="funnel")
-    for col in ("stage", "in", "out", "dropped"):
+    for col in ("stage", "in", "out", "by source", "dropped"):
         table.add_column(col, justify="right" if col in ("in", "out") else "left")
     for stage, row in funnel.items():
         dropped = ", ".join(f"{k} {v}" for k, v in row["dropped"].items()) or "-"
-        table.add_row(stage, str(row["in"]), str(row["out"]), dropped)
+        sources = ", ".join(f"{k} {v}" for k, v in row.get("by_source", {}).items()) or "-"
+        table.add_row(stage, str(row["in"]), str(row["out"]), sources, dropped)
     Console().print(table)
 
 

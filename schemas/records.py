@@ -107,8 +107,21 @@ CRAWL_ERRORS = (
     "blocked_address",
     "invalid_url",
     "empty_body",
+    # dead pages served with 200 (pipeline/crawl/deadpage.py)
+    "soft_404",
+    "parked",
+    # a dead link whose archive fallback failed (pipeline/crawl/archive.py)
+    "archive_miss",  # no usable capture in any archive asked
+    "archive_unavailable",  # 429/503/5xx after retries, timeouts, connection errors
+    "archive_bad_record",  # truncated range, unreadable WARC record or gzip member
+    "archive_too_large",
+    "archive_bad_content_type",
+    "archive_blocked_address",  # an archive URL (or its redirect) on a forbidden address
     "other",
 )
+
+# Where a fetch row's outcome (and a document's bytes) came from.
+SOURCES = ("live", "wayback", "commoncrawl")
 
 
 @dataclass(slots=True)
@@ -126,6 +139,9 @@ class FetchRecord:
     warc_file: str | None = None  # relative to the output root
     warc_offset: int | None = None
     warc_length: int | None = None
+    source: str = "live"  # SOURCES
+    captured_at: datetime | None = None  # when the kept bytes were captured (live or archive)
+    live_error: str | None = None  # an archived row: why the live page counted as dead
 
 
 FETCH_SCHEMA = pa.schema(
@@ -141,6 +157,9 @@ FETCH_SCHEMA = pa.schema(
         pa.field("warc_file", pa.string()),
         pa.field("warc_offset", pa.int64()),
         pa.field("warc_length", pa.int64()),
+        pa.field("source", pa.string()),  # null: live (rows written before the column)
+        pa.field("captured_at", UTC_MILLIS),
+        pa.field("live_error", pa.string()),
     ]
 )
 
@@ -175,6 +194,8 @@ class DocRecord:
     ellipsis_line_frac: float
     boilerplate_hits: int
     wiki_overlap: float | None = None
+    source: str = "live"  # SOURCES: where the page's bytes came from
+    captured_at: datetime | None = None  # an archived page's capture time; null when live
 
 
 DOCS_SCHEMA = pa.schema(
@@ -205,6 +226,8 @@ DOCS_SCHEMA = pa.schema(
         pa.field("ellipsis_line_frac", pa.float32()),
         pa.field("boilerplate_hits", pa.int32()),
         pa.field("wiki_overlap", pa.float32()),
+        pa.field("source", pa.string()),
+        pa.field("captured_at", UTC_SECONDS),
     ]
 )
 
@@ -233,9 +256,13 @@ SHARD_SCHEMA_BASE = pa.schema(
         pa.field("karma", pa.int32(), nullable=False),
         pa.field("subreddits", pa.list_(pa.string())),
         pa.field("lang", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("captured_at", UTC_SECONDS),
         pa.field("n_tokens", pa.int32(), nullable=False),
     ]
 )
+# The shard columns copied from a dedup part as they are (the writer adds the tokens).
+SHARD_DOC_COLUMNS = tuple(n for n in SHARD_SCHEMA_BASE.names if n != "n_tokens")
 
 
 def shard_schema(vocab_size: int, include_text: bool) -> pa.Schema:

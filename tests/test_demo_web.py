@@ -21,12 +21,13 @@ import zstandard
 
 from demo import DemoWeb, demo_config, generate, serve
 from demo.server import _DemoServer
+from demo.web import ARCHIVE_HOSTS
 from pipeline.core.config import load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 REASONS = {
     "harvest": {"low_karma", "self_post", "blocked_domain", "merged_duplicate", "reddit_link"},
-    "crawl": {"robots", "http_4xx", "bad_content_type"},
+    "crawl": {"robots", "archive_miss", "archive_bad_content_type", "bad_content_type"},
     "filter": {"wrong_language", "wikipedia", "too_short"},
     "dedup": {"exact_duplicate", "near_duplicate"},
 }
@@ -85,11 +86,21 @@ def test_size_and_every_trap_present(web: DemoWeb) -> None:
             "reddit_link": 5,
             "self_post": 15,
         },
-        "crawl": {"bad_content_type": 3, "http_4xx": 6, "robots": 5},
+        # 6 links to missing pages, 1 parked and 2 landing-page links without any capture;
+        # a dead link whose only capture is a PDF.
+        "crawl": {
+            "archive_bad_content_type": 1,
+            "archive_miss": 9,
+            "bad_content_type": 3,
+            "robots": 5,
+        },
         "filter": {"too_short": 8, "wikipedia": 10, "wrong_language": 24},
         "dedup": {"exact_duplicate": 6, "near_duplicate": 6},
     }
-    assert web.expected_articles == 146
+    assert web.expected_articles == 153
+    # 7 of the 11 dead links come back from the archives: 4 from Wayback, 3 from Common Crawl.
+    assert web.expected_sources == {"commoncrawl": 3, "live": 146, "wayback": 4}
+    assert len(web.dead) == 11
 
 
 def test_dump_is_pushshift_format_and_matches_expected_harvest(web: DemoWeb) -> None:
@@ -181,7 +192,9 @@ def test_demo_config_validates(web: DemoWeb, tmp_path: Path) -> None:
     assert cfg.name == "demo" and cfg.out_dir == str(tmp_path)
     assert cfg.harvest.inputs == [str(web.dump_path)] and cfg.harvest.n_parts == 4
     assert cfg.crawl.proxy == "http://127.0.0.1:1234"
-    assert cfg.crawl.allow_hosts == web.hosts and cfg.crawl.autothrottle is False
+    assert cfg.crawl.allow_hosts == [*web.hosts, *ARCHIVE_HOSTS]
+    assert cfg.crawl.autothrottle is False
+    assert cfg.crawl.archive.sources == ["wayback", "commoncrawl"]
     assert cfg.shards.include_text is True
     assert cfg.harvest.start_date.year <= 2017 <= cfg.harvest.end_date.year
     # configs/demo.yaml documents the same settings, minus proxy and out_dir.

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -92,7 +93,8 @@ def test_funnel_adds_up_and_traps_are_counted(demo_build):
         "blocked_domain": "harvest",
         "merged_duplicate": "harvest",
         "robots": "crawl",
-        "http_4xx": "crawl",
+        "archive_miss": "crawl",
+        "archive_bad_content_type": "crawl",
         "bad_content_type": "crawl",
         "wrong_language": "filter",
         "wikipedia": "filter",
@@ -104,6 +106,15 @@ def test_funnel_adds_up_and_traps_are_counted(demo_build):
         assert web.expected[reason] > 0, reason
         assert funnel[stage]["dropped"].get(reason, 0) == web.expected[reason], reason
     assert funnel["shards"]["out"] == web.expected["shards"]
+    # Documents by source, from the crawl's kept pages to the shards.
+    assert funnel["shards"]["by_source"] == web.expected_sources
+    assert funnel["dedup"]["by_source"] == web.expected_sources
+    sources = Counter(
+        s
+        for path in sorted((out / "shards").glob("*.parquet"))
+        for s in pq.read_table(path, columns=["source"]).column("source").to_pylist()
+    )
+    assert dict(sources) == web.expected_sources
 
 
 def test_datasets_reads_the_shards(demo_build):

@@ -45,6 +45,8 @@ def _doc(url: str, **over: Any) -> dict[str, Any]:
         "ellipsis_line_frac": 0.0,
         "boilerplate_hits": 0,
         "wiki_overlap": None,
+        "source": "live",
+        "captured_at": None,
     }
     d.update(over)
     return d

@@ -138,8 +138,17 @@ def test_demo_under_a_terminal_draws_advancing_bars(tmp_path: Path) -> None:
     crawl_states = re.findall(r"crawl\s+\S*\s+(\d)/4\s+parts", text)
     assert crawl_states[-1] == "4", crawl_states
     assert len(set(crawl_states)) >= 2, f"the crawl bar never moved: {crawl_states}"
-    pages = [int(n) for n in re.findall(r"pages (\d+)/200", text)]  # extract: 200 pages
-    assert pages and pages[-1] == 200 and min(pages) < 200, pages
+    # Extract's pages: every page the crawl kept (live or from an archive), which the demo
+    # designs to end in the shards, the filter's drops or dedup's (none in extract).
+    from demo import generate
+
+    web = generate(tmp_path / "design")
+    n = web.expected["shards"] + sum(
+        sum(web.expected_by_stage[s].values()) for s in ("filter", "dedup")
+    )
+    assert n == 207  # 200 live pages + 7 recovered from the fake archives
+    pages = [int(k) for k in re.findall(rf"pages (\d+)/{n}", text)]
+    assert pages and pages[-1] == n and min(pages) < n, pages
     # Prefect's INFO lines go to the build's log, not between the bars.
     assert "Task run" not in text
     assert "Finished in state Completed" in (out / "logs" / "build.log").read_text()

@@ -328,6 +328,99 @@ class HarvestConfig(Section):
     )
 
 
+class ArchiveConfig(Section):
+    """Web-archive fallback for dead links (pipeline/crawl/archive.py)."""
+
+    sources: list[Literal["wayback", "commoncrawl"]] = Field(
+        default_factory=list,
+        description="archives asked for a dead link's capture, in this order (empty: off)",
+    )
+    errors: list[str] = Field(
+        default_factory=lambda: [
+            "connection_refused",
+            "dns",
+            "http_404",
+            "http_410",
+            "parked",
+            "soft_404",
+        ],
+        description=(
+            "crawl outcomes that make a link dead: a crawl error name, http_NNN for a status, "
+            "or connection_refused; default: the permanent ones"
+        ),
+    )
+    wayback_cdx: str = Field(
+        "https://web.archive.org/cdx/search/cdx", description="Internet Archive CDX API"
+    )
+    wayback_output: Literal["json", "text"] = Field(
+        "json", description="CDX output format asked for (both are parsed)"
+    )
+    wayback_raw: str = Field(
+        "https://web.archive.org/web/{timestamp}id_/{url}",
+        description="Wayback raw capture (id_ mode): the original bytes",
+    )
+    commoncrawl_collinfo: str = Field(
+        "https://index.commoncrawl.org/collinfo.json",
+        description="list of Common Crawl crawls and their CDX index servers",
+    )
+    commoncrawl_data: str = Field(
+        "https://data.commoncrawl.org/", description="where the crawls' WARC files are served"
+    )
+    commoncrawl_crawls: int = Field(
+        2, ge=1, description="crawls nearest to the post date whose index is asked"
+    )
+    max_captures: int = Field(
+        50, ge=1, description="CDX rows read per lookup (nearest to the post date first)"
+    )
+    rate_wayback: float = Field(
+        0.5, gt=0, description="requests/s to the Internet Archive, shared by a build's parts"
+    )
+    rate_commoncrawl: float = Field(
+        1.0, gt=0, description="requests/s to Common Crawl, shared by a build's parts"
+    )
+    retries: int = Field(3, ge=0, description="retries of 429/503/5xx and network errors")
+    backoff: float = Field(
+        2.0, ge=0, description="first wait before a retry without Retry-After (s), doubling"
+    )
+    timeout: float = Field(30.0, gt=0, description="per archive request (s)")
+
+    @field_validator("errors")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        from schemas.records import CRAWL_ERRORS
+
+        bad = [
+            e
+            for e in v
+            if e not in CRAWL_ERRORS
+            and e != "connection_refused"
+            and not (e.startswith("http_") and e[5:].isdigit() and len(e) == 8)
+        ]
+        if bad:
+            raise ValueError(f"unknown dead-link errors {bad}: use {list(CRAWL_ERRORS)}, http_NNN")
+        return sorted(set(v))
+
+
+# How pages are fetched, not what is kept: changing these never invalidates earlier fetches.
+_TRANSPORT_FIELDS: Any = {
+    "proxy": True,
+    "recrawl_errors": True,
+    "archive": {
+        "rate_wayback",
+        "rate_commoncrawl",
+        "retries",
+        "backoff",
+        "timeout",
+        # where the same archives answer (a mirror, a local fake on another port)
+        "wayback_cdx",
+        "wayback_output",
+        "wayback_raw",
+        "commoncrawl_collinfo",
+        "commoncrawl_data",
+    },
+}
+
+
 class CrawlConfig(Section):
     user_agent: str = Field(
         "webtext-crawler/0.1 (+https://github.com/webtext/webtext; crawl@webtext.invalid)",
@@ -372,11 +465,23 @@ class CrawlConfig(Section):
         description="HTTP proxy for every request; the demo serves its virtual hosts this way",
     )
     recrawl_errors: list[str] = Field(
-        default_factory=lambda: ["timeout", "connection", "dns", "http_5xx"],
+        default_factory=lambda: ["timeout", "connection", "dns", "http_5xx", "archive_unavailable"],
         description=(
             "a changed links part reuses earlier fetches of its URLs; earlier failures with "
             "these (transient) errors are fetched again, any other outcome is kept"
         ),
+    )
+
+    dead_pages: bool = Field(
+        True, description="200 pages that say not found or are parked count as soft_404/parked"
+    )
+    landing_min_links: int = Field(
+        3,
+        ge=0,
+        description="this many links of one host redirected to one page count as soft_404 (0: off)",
+    )
+    archive: ArchiveConfig = Field(
+        default_factory=ArchiveConfig, description="archive fallback (see crawl.archive.*)"
     )
 
     @field_validator("recrawl_errors")
@@ -400,13 +505,24 @@ class CrawlConfig(Section):
     def kept_by(self) -> dict[str, Any]:
         """The settings that decide which fetched pages are kept: recorded with each crawl
         part, so a later crawl can re-judge its archive against changed ones."""
-        return self.model_dump(mode="json", include=set(CRAWL_KEEP_FIELDS))
+        keep = self.model_dump(mode="json", include=set(CRAWL_KEEP_FIELDS))
+        # Which links are dead and which archives are asked for them; not how fast or where.
+        keep["archive"] = self.archive.model_dump(mode="json", include={"sources", "errors"})
+        return keep
 
 
 # What a crawl keeps depends on these CrawlConfig fields only; every other field changes how
 # pages are fetched. content_types and max_bytes are re-judged from the archive's fetch rows;
 # the others decide which earlier drops are fetched again (pipeline/crawl/previous.py).
-CRAWL_KEEP_FIELDS = ("allow_hosts", "content_types", "max_bytes", "max_redirects", "obey_robots")
+CRAWL_KEEP_FIELDS = (
+    "allow_hosts",
+    "content_types",
+    "dead_pages",
+    "landing_min_links",
+    "max_bytes",
+    "max_redirects",
+    "obey_robots",
+)
 
 
 class ExtractConfig(Section):

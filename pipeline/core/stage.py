@@ -126,12 +126,14 @@ def write_funnel(root: Path, parts: dict[str, list[str]] | None = None) -> dict[
 
 def funnel_from_stats(stats: Iterable[StageStats]) -> dict[str, Any]:
     """The funnel of exactly the parts one build ran or skipped. A stage whose parts report
-    `stripped` figures (the filter's Wikipedia paragraphs) gets their sums too."""
+    `stripped` figures (the filter's Wikipedia paragraphs) gets their sums too, and stages whose
+    parts count their output by source (live, wayback, commoncrawl) get `by_source`."""
     result: dict[str, Any] = {}
     for stage in STAGES:
         n_in = n_out = 0
         dropped: Counter[str] = Counter()
         stripped: Counter[str] = Counter()
+        by_source: Counter[str] = Counter()
         has_stripped = False
         for st in stats:
             if st.stage == stage:
@@ -141,9 +143,14 @@ def funnel_from_stats(stats: Iterable[StageStats]) -> dict[str, Any]:
                 if isinstance(st.extra.get("stripped"), dict):
                     has_stripped = True
                     stripped.update(st.extra["stripped"])
+                if isinstance(st.extra.get("by_source"), dict):
+                    by_source.update(st.extra["by_source"])
         result[stage] = {"in": n_in, "out": n_out, "dropped": dict(sorted(dropped.items()))}
         if has_stripped:
             result[stage]["stripped"] = dict(sorted(stripped.items()))
+        if by_source:
+            # Output rows by where their bytes came from (live crawl or a web archive).
+            result[stage]["by_source"] = dict(sorted(by_source.items()))
     return result
 
 

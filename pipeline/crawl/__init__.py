@@ -14,6 +14,11 @@ The WARC archive is append-only. A changed links part (a new month merged in), c
 settings or a VERSION bump re-judge the earlier result: fetch rows of URLs still in the part
 are carried over and only what the archive lacks is fetched, into new WARC files
 (pipeline/crawl/previous.py).
+
+Dead links (404/410, DNS gone, refused, and 200 pages that are soft 404s or parked:
+deadpage.py) are looked up in web archives when crawl.archive.sources is set (fallback.py, the
+one hook after the live crawl; archive/): a recovered capture is a kept row with `source`
+wayback or commoncrawl, a failed lookup one drop with an `archive_*` reason.
 """
 
 from pipeline.crawl.driver import (

@@ -22,10 +22,13 @@ from pipeline.core.io import atomic_write_json, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
 from pipeline.core.reuse import marker_path
 from pipeline.core.stage import run_marked
+from pipeline.crawl.fallback import after_live_crawl
 from pipeline.crawl.previous import Previous, load_previous, next_warc
 from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA
 
-VERSION = 2  # 2: robots.txt race fixed, disallowed pages no longer slip through
+# 2: robots.txt race fixed, disallowed pages no longer slip through
+# 3: soft_404/parked dead pages, archive fallback, source/captured_at/live_error columns
+VERSION = 3
 STAGE = "crawl"
 
 log = logging.getLogger(__name__)
@@ -105,8 +108,15 @@ def _log_tail(root: Path, part: str, n: int = 2000) -> str:
         return ""
 
 
+def _utc(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
+
+
 def _to_fetch_row(r: dict[str, Any]) -> dict[str, Any]:
     ts = r.get("fetched_at")
+    captured = r.get("captured_at")
+    if captured is None and r.get("error") is None and r.get("warc_file"):
+        captured = ts  # a live page: captured when fetched
     return {
         "url": r["url"],
         "final_url": r.get("final_url"),
@@ -119,6 +129,9 @@ def _to_fetch_row(r: dict[str, Any]) -> dict[str, Any]:
         "warc_file": r.get("warc_file"),
         "warc_offset": r.get("warc_offset"),
         "warc_length": r.get("warc_length"),
+        "source": r.get("source") or "live",
+        "captured_at": _utc(captured // 1000 * 1000) if captured is not None else None,
+        "live_error": r.get("live_error"),
     }
 
 
@@ -140,6 +153,7 @@ def finalize(
     ledger = Ledger(root, STAGE, part)
     fetch_rows = []
     dropped: Counter[str] = Counter()
+    by_source: Counter[str] = Counter()  # kept rows
     warc_files: set[str] = set()
     carried = rejudged = 0
     for url in sorted(links):
@@ -152,8 +166,10 @@ def finalize(
             if err is not None:
                 dropped[err] += 1
                 ledger.drop(url, err, detail)
-            elif old["warc_file"]:
-                warc_files.add(old["warc_file"])
+            else:
+                by_source[old["source"] or "live"] += 1
+                if old["warc_file"]:
+                    warc_files.add(old["warc_file"])
             fetch_rows.append(old)
             continue
         r = by_url.get(url) or {"url": url, "error": "other", "detail": "no outcome recorded"}
@@ -165,15 +181,20 @@ def finalize(
             dropped[err] += 1
             detail = r.get("detail") or (f"status {r['status']}" if r.get("status") else "")
             ledger.drop(url, err, detail)
-        elif r.get("warc_file"):
-            warc_files.add(r["warc_file"])
+        else:
+            by_source[r.get("source") or "live"] += 1
+            if r.get("warc_file"):
+                warc_files.add(r["warc_file"])
         fetch_rows.append(_to_fetch_row(r))
     out = fetches_path(root, part)
     write_table(out, rows_to_table(fetch_rows, FETCH_SCHEMA))
     ledger_path = ledger.write()
     root = Path(root)
     n_out = len(links) - sum(dropped.values())
-    extra: dict[str, Any] = {"warc_files": len(warc_files)}
+    extra: dict[str, Any] = {
+        "warc_files": len(warc_files),
+        "by_source": dict(sorted(by_source.items())),
+    }
     if cfg is not None:
         extra["kept_by"] = cfg.kept_by()
     if previous is not None:
@@ -299,7 +320,11 @@ def run_part(
         )
         if rows is None:
             raise PartError(STAGE, part, "crawl subprocess left no journal")
+        # The one hook after the live crawl: dead-link judgement across the part's rows and
+        # the archive fallback for dead links (new WARC files after the crawl's own).
+        rows, dead_extra = after_live_crawl(root, part, links_part, rows, cfg)
         stats = finalize(root, part, links, rows, previous, cfg)
+        stats.extra.update(dead_extra)
         try:
             summary = json.loads(summary_path.read_text())
         except (OSError, ValueError):

@@ -39,9 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from pipeline.core.config import CrawlConfig
 from pipeline.core.io import read_table
 from pipeline.core.reuse import EarlierRun, marker_path, read_marker
+from pipeline.crawl.fallback import is_dead
 from pipeline.crawl.warc import part_warcs, warc_index
 from schemas.records import FETCH_SCHEMA
 
@@ -101,6 +104,10 @@ class Previous:
             return bool(cfg.max_redirects > old["max_redirects"])
         if err == "blocked_address":
             return bool(set(cfg.allow_hosts) - set(old["allow_hosts"]))
+        if cfg.archive.sources and old.get("archive") != cfg.kept_by()["archive"]:
+            # Archives newly asked (or other dead-link errors): a dead link, or one no archive
+            # had, gets its live fetch and archive lookup again.
+            return err.startswith("archive_") or is_dead(row, cfg.archive.errors)
         return False
 
     def to_crawl(self, links: list[str], cfg: CrawlConfig, version: int) -> list[str]:
@@ -126,6 +133,28 @@ class Previous:
             return {**row, "error": err}, detail
         status = f"status {row['status']}" if row["status"] else ""
         return row, self.details.get(url, status)
+
+
+def _upgrade(table: pa.Table) -> pa.Table | None:
+    """A fetch log in today's schema: one written before a nullable column was added (source,
+    captured_at, live_error) gets it as nulls, so an upgrade re-judges rather than recrawls;
+    any other difference is None."""
+    if table.schema.equals(FETCH_SCHEMA):
+        return table
+    have = set(table.schema.names)
+    if not have <= set(FETCH_SCHEMA.names):
+        return None
+    columns = []
+    for field in FETCH_SCHEMA:
+        if field.name in have:
+            if not table.schema.field(field.name).type.equals(field.type):
+                return None
+            columns.append(table.column(field.name))
+        elif field.nullable:
+            columns.append(pa.nulls(table.num_rows, field.type))
+        else:
+            return None
+    return pa.Table.from_arrays(columns, schema=FETCH_SCHEMA)
 
 
 def load_previous(
@@ -158,7 +187,8 @@ def load_previous(
         table = read_table(fetches)
     except Exception as err:  # noqa: BLE001 (any unreadable file means: crawl in full)
         return unusable(f"fetch log unreadable: {type(err).__name__}: {err}")
-    if not table.schema.equals(FETCH_SCHEMA):
+    table = _upgrade(table)
+    if table is None:
         return unusable("fetch log has another schema")
     rows: dict[str, dict[str, Any]] = {}
     ends: dict[str, int] = {}

@@ -165,7 +165,7 @@ def crawl(
     progress = PartProgress(root, "crawl", part, total=len(links)) if archive else None
     if progress is not None:
         progress.done = len(done)
-    recorder = Recorder(links, done, sink, cfg.content_types, progress)
+    recorder = Recorder(links, done, sink, cfg.content_types, progress, cfg.dead_pages)
     process = CrawlerProcess(scrapy_settings(cfg), install_root_handler=True)
     crawler = process.create_crawler(LinkSpider)
     t0 = time.monotonic()

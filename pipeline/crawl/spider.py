@@ -33,6 +33,7 @@ from twisted.internet import error as txerror
 from twisted.python.failure import Failure
 
 from pipeline.core.progress import PartProgress
+from pipeline.crawl.deadpage import judge_page
 from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
 from pipeline.crawl.middlewares import Refused
 from pipeline.crawl.sink import ArchiveSink
@@ -126,8 +127,10 @@ class Recorder:
         sink: ArchiveSink | None,
         content_types: list[str],
         progress: PartProgress | None = None,
+        dead_pages: bool = False,
     ):
         self.progress = progress
+        self.dead_pages = dead_pages  # judge 200 pages for soft 404s and parking
         self.links = set(links)
         self.done = set(done)
         self.sink = sink  # None: the benchmark's bare spider, which writes nothing
@@ -200,6 +203,10 @@ class Recorder:
                 return "bad_content_type", ctype
             if not response.body:
                 return "empty_body", ""
+            if self.dead_pages:
+                dead = judge_page(response.body)
+                if dead is not None:
+                    return dead
             return None, ""
         if 300 <= status < 400:
             return "http_3xx", f"status {status}"

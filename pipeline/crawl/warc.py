@@ -225,7 +225,9 @@ class WarcRotator:
         body: bytes,
         fetched_at: datetime,
         ip_address: str | None,
+        extra: list[tuple[str, str]] | None = None,
     ) -> WarcLocation:
+        """`extra`: more WARC headers of the response record (an archived capture's source)."""
         fh = self._open()
         date = _warc_date(fetched_at)
         resp_id = _record_id()
@@ -237,6 +239,7 @@ class WarcRotator:
             f"HTTP/1.1 {status} {reason}", consistent_headers(headers, len(body))
         )
         resp_extra = [("WARC-IP-Address", ip_address)] if ip_address else []
+        resp_extra += extra or []
         resp_bytes = _gzip_member(
             _record(
                 "response", resp_id, url, date, http_head, body, resp_extra, payload_digest=True

@@ -19,6 +19,7 @@ from pipeline.core.config import CorpusConfig, DedupConfig
 from pipeline.core.io import read_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
 from pipeline.core.ngrams import normalize, text_hash
+from pipeline.core.sources import count_by_source
 from pipeline.core.stage import run_marked
 from pipeline.dedup import lsh
 from pipeline.dedup.minhash import signatures
@@ -243,6 +244,11 @@ def _part_of(path: Path) -> str:
     return Path(path).name.split(".")[0]
 
 
+def _by_source(table: pa.Table) -> dict[str, int]:
+    col = table.column("source").to_pylist() if "source" in table.column_names else []
+    return count_by_source(col or ["live"] * table.num_rows)
+
+
 def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[StageStats]:
     """Dedup every part of a build; returns the `dedup` stats per part, in input order."""
     root = Path(root)
@@ -297,7 +303,8 @@ def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[Stage
                     ledger.drop(doc, reason, kept)
             mask = pa.array([k is None for k in dec.kept_id], type=pa.bool_())
             out = root / STAGE / f"{part}.parquet"
-            write_table(out, table.filter(mask))
+            kept = table.filter(mask)
+            write_table(out, kept)
             ledger_path = ledger.write()
             return StageStats(
                 stage=STAGE,
@@ -306,6 +313,7 @@ def run(filtered_parts: list[Path], root: Path, cfg: CorpusConfig) -> list[Stage
                 n_out=table.num_rows - sum(ledger.counts.values()),
                 dropped=Counter(ledger.counts),
                 outputs=[str(out.relative_to(root)), str(ledger_path.relative_to(root))],
+                extra={"by_source": _by_source(kept)},
             )
 
         stats.append(

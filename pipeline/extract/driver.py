@@ -17,6 +17,7 @@ from pipeline.core.config import CorpusConfig
 from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
 from pipeline.core.progress import PartProgress
+from pipeline.core.sources import count_by_source
 from pipeline.core.tokenizer import get_encoding
 from pipeline.extract.langid import identify_with, load_model
 from pipeline.extract.previous import INDEX_SCHEMA, KEY_FIELDS, index_path, load_previous
@@ -27,7 +28,9 @@ from schemas.records import DOCS_SCHEMA, doc_id
 
 log = logging.getLogger(__name__)
 
-VERSION = 2  # 2: warc_error details name the WARC file relative to the root
+# 2: warc_error details name the WARC file relative to the root
+# 3: source and captured_at (archive fallback) carried from the fetch log
+VERSION = 3
 STAGE = "extract"
 
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +186,7 @@ def _work(
             continue
         link = links[url]
         final_url = item["final_url"] or url
+        source = item.get("source") or "live"
         doc = {
             "id": doc_id(url),
             "url": url,
@@ -194,6 +198,10 @@ def _work(
             "first_seen": link["first_seen"],
             "reddit_title": link["title"] or "",
             "wiki_overlap": None,
+            "source": source,
+            # An archive's capture time; not a live page's fetch time, which differs from one
+            # build to the next and would make the shards of two builds differ.
+            "captured_at": item.get("captured_at") if source != "live" else None,
             **res["doc"],
         }
         docs.append(doc)
@@ -212,6 +220,7 @@ def _work(
     stats.extra["tokens"] = sum(d["n_tokens"] for d in docs)
     stats.extra["reused"] = len(items) - len(todo)
     stats.extra["extracted"] = len(todo)
+    stats.extra["by_source"] = count_by_source(d["source"] for d in docs)
     return stats
 
 

@@ -70,6 +70,8 @@ DRIVER_FIELDS = frozenset(
         "first_seen",
         "reddit_title",
         "wiki_overlap",
+        "source",
+        "captured_at",
     }
 )
 PAGE_FIELDS = tuple(n for n in DOCS_SCHEMA.names if n not in DRIVER_FIELDS)

@@ -20,6 +20,7 @@ from pipeline.core.config import CorpusConfig
 from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
 from pipeline.core.ngrams import PowerTables
+from pipeline.core.sources import count_by_source
 from pipeline.core.tokenizer import get_encoding
 from pipeline.filter.decontaminate import EvalIndex
 from pipeline.filter.rules import check
@@ -87,6 +88,7 @@ def _work(
     write_table(out, rows_to_table(kept, FILTERED_SCHEMA))
     ledger_path = ledger.write()
     stats = StageStats(stage=STAGE, part=part, n_in=len(rows), n_out=len(kept))
+    stats.extra["by_source"] = count_by_source(r.get("source") for r in kept)
     stats.dropped.update(ledger.counts)
     stats.outputs = [str(out.relative_to(root)), str(ledger_path.relative_to(root))]
     if index_dir is not None:

@@ -22,15 +22,16 @@ from pipeline.core.io import (
     write_table,
 )
 from pipeline.core.ledger import StageStats
+from pipeline.core.sources import count_by_source
 from pipeline.core.stage import run_marked
 from pipeline.core.tokenizer import EOT_ID, encode_docs, get_encoding, ranks_sha256
 from schemas.manifest import MANIFEST_SCHEMA_VERSION, build_status, validate_manifest
-from schemas.records import shard_schema
+from schemas.records import SHARD_DOC_COLUMNS, shard_schema
 
 VERSION = 1
 STAGE = "shards"
 SPLITS = ("train", "val")
-_SOURCE_COLUMNS = ["id", "url", "domain", "karma", "subreddits", "lang", "text"]
+_SOURCE_COLUMNS = [*SHARD_DOC_COLUMNS, "text"]
 
 
 def is_val(doc_id: str, val_fraction: float) -> bool:
@@ -85,10 +86,7 @@ def _write_split(
         token_lists = encode_docs(enc, texts)
         tokens = _tokens_array(token_lists, vocab_size)
         n_tokens = pa.array([len(t) for t in token_lists], pa.int32())
-        cols = {
-            name: shard.column(name)
-            for name in ("id", "url", "domain", "karma", "subreddits", "lang")
-        }
+        cols = {name: shard.column(name) for name in SHARD_DOC_COLUMNS}
         cols["n_tokens"] = n_tokens
         cols["tokens"] = tokens
         if cfg.shards.include_text:
@@ -208,7 +206,11 @@ def _build(
         "shards/manifest.json",
         "shards/README.md",
     ]
-    stats.extra = {"tokens": totals["tokens"], "shards": len(entries)}
+    stats.extra = {
+        "tokens": totals["tokens"],
+        "shards": len(entries),
+        "by_source": count_by_source(docs.column("source").to_pylist()),
+    }
     return stats
 
 
