@@ -528,8 +528,14 @@ def test_rate_per_archive_is_shared_by_parts(tmp_path: Path) -> None:
         for t in parts:
             t.join()
     assert len(fake.times) == 8  # one CDX lookup per link and part, all misses
-    gaps = [b - a for a, b in zip(fake.times, fake.times[1:])]
-    assert min(gaps) >= 0.2 - 0.02, gaps  # 5 requests/s at most
+    # 5 requests/s at most. The server stamps arrival, and a busy machine can hold one
+    # request back so that it lands close to the next: judge spans of 4 requests (0.6 s at
+    # the rate; one shared clock per archive), where one late arrival costs at most its delay.
+    # Two parts each keeping 5/s on their own would give spans near 0.2-0.4 s.
+    times = sorted(fake.times)
+    spans = [b - a for a, b in zip(times, times[3:])]
+    assert min(spans) >= 0.6 - 0.1, spans
+    assert times[-1] - times[0] >= 7 * 0.2 - 0.05, times
 
 
 def test_guard_refuses_archive_urls_on_forbidden_addresses(tmp_path: Path) -> None:
@@ -583,10 +589,14 @@ def test_next_month_keeps_recovered_pages_without_asking_again(dead_run, tmp_pat
     cfg = cfg.model_copy(update={"download_timeout": 2.0, "retry_times": 0, "autothrottle": False})
     stats = run_part(links, copy, cfg)
     after = {r["url"]: r for r in read_table(copy / "crawl/fetches/part-00000.parquet").to_pylist()}
-    # The 500 is fetched again (crawl.recrawl_errors), as is the new URL; the rest carried.
-    assert stats.extra["carried_over"] == len(before) - 1 and stats.extra["crawled_now"] == 2
+    # The 500 and the link no archive could answer for (429 every time) are fetched again
+    # (crawl.recrawl_errors: http_5xx, archive_unavailable), as is the new URL; the rest carried.
+    again = {url for url, row in before.items() if row["error"] == "archive_unavailable"}
+    assert len(again) == 1
+    again.add(u("/server-error"))
+    assert stats.extra["carried_over"] == len(before) - 2 and stats.extra["crawled_now"] == 3
     for url, row in before.items():
-        if url != u("/server-error"):
+        if url not in again:
             assert after[url] == row, url
     assert after[u("/alive?page=2")]["source"] == "live"
     assert len(fake.requests) == n_requests
