@@ -124,6 +124,10 @@ def _child(code: str) -> tuple[dict, dict[str, float]]:
 
 # Peak RSS of the child itself: VmHWM belongs to the address space made at exec, while
 # ru_maxrss also keeps the parent's peak from before the exec (Linux carries it over).
+ANON = (
+    "round(int([x for x in open('/proc/self/status') if x.startswith('RssAnon')][0].split()[1])"
+    " / 1024, 1)"
+)
 HWM = (
     "round(int([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1])"
     " / 1024, 1)"
@@ -187,6 +191,7 @@ print(json.dumps({{
     "lookups_per_cpu_s": round(queries.size / lookup_cpu),
     "lookup_found_share": round(float(found.mean()), 4),
     "self_peak_rss_mb": {hwm},
+    "private_rss_mb": {anon},
 }}))
 """
 
@@ -253,6 +258,7 @@ def main() -> None:
             docs=args.docs,
             words=args.words,
             hwm=HWM,
+            anon=ANON,
         )
     )
     print(
@@ -263,7 +269,8 @@ def main() -> None:
                 **out,
                 "process_wall_s": usage["wall_s"],
                 "note": "peak RSS counts the pages of the memory-mapped index that the process "
-                "touched (shared page cache, not private memory)",
+                "touched (shared page cache, not private memory); private_rss_mb is the "
+                "process's own memory at the end",
             }
         ),
         flush=True,

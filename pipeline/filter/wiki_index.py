@@ -135,10 +135,11 @@ class _Buckets:
             if bounds[i + 1] > bounds[i]:
                 uniq[bounds[i] : bounds[i + 1]].astype("<u8").tofile(f)
 
-    def merge_into(self, out: Path) -> tuple[int, str]:
-        """Sort and unique every bucket, append in order; (count, sha256 of the bytes)."""
+    def merge_into(self, out: Path) -> tuple[int, str, list[int]]:
+        """Sort and unique every bucket, append in order; (count, sha256 of the bytes, count
+        of each bucket)."""
         digest = hashlib.sha256()
-        total = 0
+        sizes = []
         with open(out, "wb") as dst:
             for f in self.files:
                 f.close()
@@ -148,8 +149,28 @@ class _Buckets:
                 data = part.astype("<u8").tobytes()
                 dst.write(data)
                 digest.update(data)
-                total += part.size
-        return total, digest.hexdigest()
+                sizes.append(int(part.size))
+        return sum(sizes), digest.hexdigest(), sizes
+
+
+def _write_directory(ngrams: Path, sizes: list[int], bits: int, out: Path) -> None:
+    """directory.u64 of a merged ngrams.u64, one top-byte bucket in memory at a time (a
+    memory map of the whole file would count every page of it in the build's RSS)."""
+    count = sum(sizes)
+    if bits < BUCKET_BITS:
+        hashes = np.fromfile(ngrams, dtype="<u8") if count else np.empty(0, np.uint64)
+        build_directory(hashes, bits).astype("<u8").tofile(out)
+        return
+    per = 1 << (bits - BUCKET_BITS)
+    with open(out, "wb") as dst:
+        offset = 0
+        for top, size in enumerate(sizes):
+            part = np.fromfile(ngrams, dtype="<u8", count=size, offset=8 * offset)
+            keys = np.arange(top * per, (top + 1) * per, dtype=np.uint64)
+            starts = offset + np.searchsorted(part, keys << np.uint64(64 - bits))
+            starts.astype("<u8").tofile(dst)
+            offset += size
+        np.array([count], dtype="<u8").tofile(dst)
 
 
 def build_index(
@@ -199,15 +220,9 @@ def build_index(
         hash_batch()
         if pending:
             buckets.spill(np.concatenate(pending))
-        count, sha = buckets.merge_into(work / NGRAMS)
+        count, sha, sizes = buckets.merge_into(work / NGRAMS)
         bits = directory_bits(count)
-        hashes = (
-            np.memmap(work / NGRAMS, dtype="<u8", mode="r")
-            if count
-            else np.empty(0, dtype=np.uint64)
-        )
-        build_directory(hashes, bits).astype("<u8").tofile(work / DIRECTORY)
-        del hashes
+        _write_directory(work / NGRAMS, sizes, bits, work / DIRECTORY)
         meta = {
             "version": VERSION,
             "ngram": n,
