@@ -5,6 +5,7 @@ spilled, rows taken batch by batch, and a dataset `datasets` reads."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,26 @@ def test_datasets_reads_the_shards(tmp_path: Path, docs: list[dict]) -> None:
     assert ds["validation"].num_rows == manifest["totals"]["val_rows"]
     ids = list(ds["train"]["id"]) + list(ds["validation"]["id"])
     assert sorted(ids) == sorted(d["id"] for d in docs)
+
+
+def test_verify_notices_one_changed_byte_with_size_and_mtime_restored(
+    tmp_path: Path, docs: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = _parts(tmp_path, docs, 3)
+    shards.run(parts, tmp_path, _cfg())
+    good = _shard_bytes(tmp_path)
+    victim = tmp_path / "shards" / "train-00002-of-00006.parquet"
+    st = victim.stat()
+    raw = bytearray(victim.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    victim.write_bytes(bytes(raw))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert victim.stat().st_size == st.st_size
+    # The cheap check trusts size + mtime (that is what makes a no-op rebuild take seconds)...
+    assert shards.run(parts, tmp_path, _cfg()).extra.get("skipped") is True
+    assert _shard_bytes(tmp_path) != good
+    # ...--verify hashes every file, finds the changed byte and rebuilds the shards.
+    monkeypatch.setenv("WEBTEXT_VERIFY", "1")
+    assert not shards.run(parts, tmp_path, _cfg()).extra.get("skipped")
+    assert _shard_bytes(tmp_path) == good
+    assert shards.run(parts, tmp_path, _cfg()).extra.get("skipped") is True
