@@ -34,7 +34,7 @@ def shuffled_order(table: pa.Table, seed: int, split: str, index: int) -> np.nda
     """Row order of a shard: sorted by id (stable), then a permutation seeded with the shuffle
     seed, the split and the shard index."""
     by_id = pc.sort_indices(table.column("id")).to_numpy()
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, SPLITS.index(split), index])
+    rng = np.random.default_rng([seed % 2**64, SPLITS.index(split), index])
     return by_id[rng.permutation(len(by_id))]
 
 
