@@ -699,7 +699,13 @@ class TokenizerConfig(Section):
 
 class ShardsConfig(Section):
     include_text: bool = Field(False, description="add the `text` column to the shards")
-    max_rows_per_shard: int = Field(100_000, ge=1, description="documents per shard file at most")
+    max_rows_per_shard: int = Field(
+        100_000,
+        ge=1,
+        description="documents per shard file: ceil(documents / this) files per split, "
+        "documents spread over them by a seeded hash of id (so a file holds this many give or "
+        "take a few hundred)",
+    )
     row_group_size: int = Field(4096, ge=1, description="Parquet row group size")
     val_fraction: float = Field(
         0.0005, ge=0, lt=1, description="share of documents in the val split (by a hash of id)"

@@ -7,6 +7,7 @@ import json
 import logging
 import multiprocessing as mp
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from pipeline.core.config import CorpusConfig
 from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
 from pipeline.core.progress import PartProgress
-from pipeline.core.sources import count_by_source
+from pipeline.core.rowgroups import RowGroupWriter
 from pipeline.core.tokenizer import get_encoding
 from pipeline.extract.langid import identify_with, load_model
 from pipeline.extract.previous import INDEX_SCHEMA, KEY_FIELDS, index_path, load_previous
@@ -159,11 +160,14 @@ def _work(
             ledger.drop(r["url"], "warc_error", "fetch row without a WARC record")
         else:
             items.append({**r, "warc_path": str(root / r["warc_file"])})
+    # Pages are extracted in id order, the order of the docs part, so each document is written
+    # as it comes (row groups as io.write_table makes them): no whole part of text in memory.
+    ordered = sorted(items, key=lambda i: (doc_id(i["url"]), i["url"]))
     # Pages whose fetch row (and WARC file) are the ones the part's earlier run extracted keep
     # that outcome (pipeline/extract/previous.py); only the others are extracted now.
     previous = load_previous(root, STAGE, part, config_fingerprint(cfg), VERSION) if reuse else None
-    earlier = [previous.outcome(item) if previous is not None else None for item in items]
-    todo = [item for item, res in zip(items, earlier, strict=True) if res is None]
+    earlier = [previous.outcome(item) if previous is not None else None for item in ordered]
+    todo = [item for item, res in zip(ordered, earlier, strict=True) if res is None]
     if previous is not None:
         log.info(
             "%s/%s: %d pages, %d outcomes reused from the earlier run, %d to extract",
@@ -175,52 +179,54 @@ def _work(
         )
     settings = Settings(cfg.extract, cfg.tokenizer)
     fresh = _results(todo, settings) if todo else iter(())
-    docs = []
     progress = PartProgress(root, STAGE, part, total=len(items))
-    for item, reused in zip(items, earlier, strict=True):
-        res = reused if reused is not None else next(fresh)
-        progress.advance()
-        url = item["url"]
-        if "drop" in res:
-            ledger.drop(url, *res["drop"])
-            continue
-        link = links[url]
-        final_url = item["final_url"] or url
-        source = item.get("source") or "live"
-        doc = {
-            "id": doc_id(url),
-            "url": url,
-            "final_url": final_url,
-            "domain": link["domain"],
-            "host": link["host"] or _host(url),
-            "karma": link["karma"],
-            "subreddits": link["subreddits"] or [],
-            "first_seen": link["first_seen"],
-            "reddit_title": link["title"] or "",
-            "wiki_overlap": None,
-            "source": source,
-            # An archive's capture time; not a live page's fetch time, which differs from one
-            # build to the next and would make the shards of two builds differ.
-            "captured_at": item.get("captured_at") if source != "live" else None,
-            **res["doc"],
-        }
-        docs.append(doc)
-    if next(fresh, None) is not None:  # also lets the worker pool close
-        raise AssertionError(f"{STAGE}/{part}: more extraction results than pages")
-    docs.sort(key=lambda d: d["id"])
     out = root / "docs" / f"{part}.parquet"
-    write_table(out, rows_to_table(docs, DOCS_SCHEMA))
+    tokens = 0
+    sources: Counter[str] = Counter()
+    with RowGroupWriter(out, DOCS_SCHEMA) as writer:
+        for item, reused in zip(ordered, earlier, strict=True):
+            res = reused if reused is not None else next(fresh)
+            progress.advance()
+            url = item["url"]
+            if "drop" in res:
+                ledger.drop(url, *res["drop"])
+                continue
+            link = links[url]
+            source = item.get("source") or "live"
+            writer.add(
+                {
+                    "id": doc_id(url),
+                    "url": url,
+                    "final_url": item["final_url"] or url,
+                    "domain": link["domain"],
+                    "host": link["host"] or _host(url),
+                    "karma": link["karma"],
+                    "subreddits": link["subreddits"] or [],
+                    "first_seen": link["first_seen"],
+                    "reddit_title": link["title"] or "",
+                    "wiki_overlap": None,
+                    "source": source,
+                    # An archive's capture time; not a live page's fetch time, which differs
+                    # from one build to the next and would make two builds' shards differ.
+                    "captured_at": item.get("captured_at") if source != "live" else None,
+                    **res["doc"],
+                }
+            )
+            tokens += res["doc"]["n_tokens"]
+            sources[source] += 1
+        if next(fresh, None) is not None:  # also lets the worker pool close
+            raise AssertionError(f"{STAGE}/{part}: more extraction results than pages")
     ledger_path = ledger.write()
-    # Which fetch row each page's outcome came from, for the next run's reuse.
+    # Which fetch row each page's outcome came from, for the next run's reuse (url order).
     index = index_path(root, part)
     write_table(index, rows_to_table([{k: i[k] for k in KEY_FIELDS} for i in items], INDEX_SCHEMA))
-    stats.n_out = len(docs)
+    stats.n_out = writer.rows
     stats.dropped.update(ledger.counts)
     stats.outputs = [str(p.relative_to(root)) for p in (out, ledger_path, index)]
-    stats.extra["tokens"] = sum(d["n_tokens"] for d in docs)
+    stats.extra["tokens"] = tokens
     stats.extra["reused"] = len(items) - len(todo)
     stats.extra["extracted"] = len(todo)
-    stats.extra["by_source"] = count_by_source(d["source"] for d in docs)
+    stats.extra["by_source"] = dict(sorted(sources.items()))
     return stats
 
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
+import tiktoken
 
 from pipeline.core import stage
 from pipeline.core.config import CorpusConfig
-from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.core.ledger import Ledger, StageStats
 from pipeline.core.ngrams import PowerTables
-from pipeline.core.sources import count_by_source
+from pipeline.core.rowgroups import RowGroupWriter
 from pipeline.core.tokenizer import get_encoding
 from pipeline.filter.decontaminate import EvalIndex
 from pipeline.filter.rules import check
@@ -32,16 +34,21 @@ VERSION = 2  # 2: Wikipedia paragraphs stripped (wikipedia_copy), eval_overlap, 
 STAGE = "filter"
 # Documents whose paragraphs are looked up at once.
 STRIP_BATCH = 256
+# Documents read and judged at a time (a multiple of STRIP_BATCH: the same lookups as before).
+READ_BATCH = 1024
 # A row's count of removed paragraphs, for the stats (not a column).
 REMOVED = "_wiki_removed_paragraphs"
 
 
-def _strip_wikipedia(rows: list[dict[str, Any]], index_dir: Path, cfg: CorpusConfig) -> None:
+def _strip_wikipedia(
+    rows: list[dict[str, Any]],
+    index: Any,
+    cfg: CorpusConfig,
+    enc: tiktoken.Encoding,
+    tables: PowerTables,
+) -> None:
     """Strip copied paragraphs from the rows in place."""
     wcfg = cfg.wikipedia
-    index = load_index(index_dir)
-    enc = get_encoding(cfg.tokenizer)
-    tables = PowerTables()
     for start in range(0, len(rows), STRIP_BATCH):
         batch = rows[start : start + STRIP_BATCH]
         results = strip_paragraphs(
@@ -62,44 +69,54 @@ def _strip_wikipedia(rows: list[dict[str, Any]], index_dir: Path, cfg: CorpusCon
 def _work(
     docs_part: Path, root: Path, cfg: CorpusConfig, part: str, index_dir: Path | None
 ) -> StageStats:
-    table = read_table(docs_part)
-    rows = table.to_pylist()
-    if index_dir is not None:
-        _strip_wikipedia(rows, index_dir, cfg)
-    else:
-        for row in rows:
-            row["wiki_stripped_chars"] = None
-    if cfg.decontaminate.eval_sets:
-        dcfg = cfg.decontaminate
-        evals = EvalIndex.build(dcfg.eval_sets, dcfg.ngram)
-        for row, detail in zip(
-            rows, evals.details([r["text"] for r in rows], dcfg.min_shared), strict=True
-        ):
-            row["eval_overlap"] = detail
+    """Streamed: READ_BATCH documents at a time are judged and the kept ones written as they
+    come (row groups as io.write_table would make them), so memory holds a batch and one
+    output row group, never the part."""
+    index = load_index(index_dir) if index_dir is not None else None
+    enc = get_encoding(cfg.tokenizer)
+    tables = PowerTables()
+    dcfg = cfg.decontaminate
+    evals = EvalIndex.build(dcfg.eval_sets, dcfg.ngram) if dcfg.eval_sets else None
     ledger = Ledger(root, STAGE, part)
-    kept: list[dict[str, Any]] = []
-    for row in rows:
-        failed = check(row, cfg.filter)
-        if failed is None:
-            kept.append(row)
-        else:
-            ledger.drop(row["url"], *failed)
     out = root / "filtered" / f"{part}.parquet"
-    write_table(out, rows_to_table(kept, FILTERED_SCHEMA))
+    n_in = 0
+    stripped: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
+    with RowGroupWriter(out, FILTERED_SCHEMA) as writer:
+        for batch in pq.ParquetFile(docs_part).iter_batches(batch_size=READ_BATCH):
+            rows = batch.to_pylist()
+            n_in += len(rows)
+            if index is not None:
+                _strip_wikipedia(rows, index, cfg, enc, tables)
+            else:
+                for row in rows:
+                    row["wiki_stripped_chars"] = None
+            if evals is not None:
+                details = evals.details([r["text"] for r in rows], dcfg.min_shared)
+                for row, detail in zip(rows, details, strict=True):
+                    row["eval_overlap"] = detail
+            for row in rows:
+                failed = check(row, cfg.filter)
+                if failed is not None:
+                    ledger.drop(row["url"], *failed)
+                    continue
+                writer.add(row)
+                sources[row.get("source") or "live"] += 1
+                if row.get(REMOVED):
+                    # What stripping took out of the documents that stay (a document dropped
+                    # whole is counted by its drop reason).
+                    stripped.update(
+                        documents=1,
+                        paragraphs=row[REMOVED],
+                        chars=row["wiki_stripped_chars"],
+                    )
     ledger_path = ledger.write()
-    stats = StageStats(stage=STAGE, part=part, n_in=len(rows), n_out=len(kept))
-    stats.extra["by_source"] = count_by_source(r.get("source") for r in kept)
+    stats = StageStats(stage=STAGE, part=part, n_in=n_in, n_out=writer.rows)
+    stats.extra["by_source"] = dict(sorted(sources.items()))
     stats.dropped.update(ledger.counts)
     stats.outputs = [str(out.relative_to(root)), str(ledger_path.relative_to(root))]
-    if index_dir is not None:
-        # What stripping took out of the documents that stay (a document dropped whole is
-        # counted by its drop reason).
-        stripped = [r for r in kept if r[REMOVED]]
-        stats.extra["stripped"] = {
-            "documents": len(stripped),
-            "paragraphs": sum(r[REMOVED] for r in stripped),
-            "chars": sum(r["wiki_stripped_chars"] for r in stripped),
-        }
+    if index is not None:
+        stats.extra["stripped"] = {k: stripped[k] for k in ("documents", "paragraphs", "chars")}
     return stats
 
 

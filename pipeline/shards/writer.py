@@ -2,44 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import math
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 import pipeline
 from pipeline.core.config import CorpusConfig
 from pipeline.core.io import (
     atomic_write_bytes,
     atomic_write_json,
-    read_table,
     sha256_file,
-    write_table,
 )
 from pipeline.core.ledger import StageStats
 from pipeline.core.sources import count_by_source
 from pipeline.core.stage import run_marked
-from pipeline.core.tokenizer import EOT_ID, encode_docs, get_encoding, ranks_sha256
+from pipeline.core.tokenizer import EOT_ID, get_encoding, ranks_sha256
+from pipeline.shards.assign import SPLITS, is_val, shard_count
+from pipeline.shards.gather import write_shard
+from pipeline.shards.spill import Plan, spill_part
 from schemas.manifest import MANIFEST_SCHEMA_VERSION, build_status, validate_manifest
-from schemas.records import SHARD_DOC_COLUMNS, shard_schema
+from schemas.records import shard_schema
 
-VERSION = 1
+# 2: documents spread over shards by a seeded hash of id and shuffled within each shard
+# (no global concatenation), tokenized per dedup part
+VERSION = 2
 STAGE = "shards"
-SPLITS = ("train", "val")
-_SOURCE_COLUMNS = [*SHARD_DOC_COLUMNS, "text"]
-
-
-def is_val(doc_id: str, val_fraction: float) -> bool:
-    """Split by a hash of the id only, so a document keeps its split whatever else changes."""
-    if val_fraction <= 0:
-        return False
-    h = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big")
-    return h / 2**64 < val_fraction
 
 
 def shard_file_name(split: str, index: int, count: int) -> str:
@@ -54,58 +47,6 @@ def config_fingerprint(cfg: CorpusConfig) -> str:
     content["crawl"].pop("proxy", None)
     blob = json.dumps(content, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _load_docs(parts: list[Path]) -> pa.Table:
-    tables = [read_table(p, columns=_SOURCE_COLUMNS) for p in parts]
-    if not tables:
-        return pa.table({c: [] for c in _SOURCE_COLUMNS})
-    table = pa.concat_tables(tables)
-    return table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
-
-
-def _tokens_array(token_lists: list[list[int]], vocab_size: int) -> pa.Array:
-    token_type = pa.uint16() if vocab_size <= 2**16 else pa.uint32()
-    return pa.array(token_lists, type=pa.list_(token_type))
-
-
-def _write_split(
-    root: Path, split: str, docs: pa.Table, cfg: CorpusConfig, vocab_size: int
-) -> list[dict[str, Any]]:
-    n = docs.num_rows
-    if n == 0:
-        return []
-    count = math.ceil(n / cfg.shards.max_rows_per_shard)
-    enc = get_encoding(cfg.tokenizer)
-    schema = shard_schema(vocab_size, cfg.shards.include_text)
-    entries = []
-    # Round-robin keeps shards equal in size to within one row.
-    for index in range(count):
-        shard = docs.take(pa.array(np.arange(index, n, count)))
-        texts = shard.column("text").to_pylist()
-        token_lists = encode_docs(enc, texts)
-        tokens = _tokens_array(token_lists, vocab_size)
-        n_tokens = pa.array([len(t) for t in token_lists], pa.int32())
-        cols = {name: shard.column(name) for name in SHARD_DOC_COLUMNS}
-        cols["n_tokens"] = n_tokens
-        cols["tokens"] = tokens
-        if cfg.shards.include_text:
-            cols["text"] = shard.column("text")
-        table = pa.table(cols).cast(schema)
-        rel = f"shards/{shard_file_name(split, index, count)}"
-        path = root / rel
-        write_table(path, table, row_group_size=cfg.shards.row_group_size)
-        entries.append(
-            {
-                "path": rel.split("/", 1)[1],
-                "split": split,
-                "rows": table.num_rows,
-                "tokens": int(pc.sum(n_tokens).as_py() or 0),
-                "bytes": path.stat().st_size,
-                "sha256": sha256_file(path),
-            }
-        )
-    return entries
 
 
 def dataset_card(manifest: dict[str, Any], cfg: CorpusConfig) -> str:
@@ -149,25 +90,68 @@ The texts are third-party web pages; check the terms of the sites before redistr
     return front + body
 
 
+def _count(parts: list[Path], val_fraction: float) -> dict[str, int]:
+    """Documents per split, from the id column alone."""
+    counts = dict.fromkeys(SPLITS, 0)
+    for p in parts:
+        for batch in pq.ParquetFile(p).iter_batches(batch_size=1 << 16, columns=["id"]):
+            n_val = sum(is_val(i, val_fraction) for i in batch.column("id").to_pylist())
+            counts["val"] += n_val
+            counts["train"] += batch.num_rows - n_val
+    return counts
+
+
 def _build(
     root: Path, parts: list[Path], cfg: CorpusConfig, failed: list[dict[str, Any]] | None = None
 ) -> StageStats:
-    docs = _load_docs(parts)
-    stats = StageStats(stage=STAGE, part="all", n_in=docs.num_rows)
-    vocab_size = get_encoding(cfg.tokenizer).n_vocab
-    ids = docs.column("id").to_pylist()
-    val_mask = np.array([is_val(i, cfg.shards.val_fraction) for i in ids], dtype=bool)
-    rng = np.random.default_rng(cfg.shards.seed)
-    entries: list[dict[str, Any]] = []
-    for split, mask in (("train", ~val_mask), ("val", val_mask)):
-        idx = np.flatnonzero(mask)
-        idx = idx[rng.permutation(len(idx))]
-        entries += _write_split(root, split, docs.take(pa.array(idx, pa.int64())), cfg, vocab_size)
+    scfg = cfg.shards
+    enc = get_encoding(cfg.tokenizer)
+    vocab_size = enc.n_vocab
+    schema = shard_schema(vocab_size, scfg.include_text)
+    docs = _count(parts, scfg.val_fraction)
+    plan = Plan(
+        counts={s: shard_count(docs[s], scfg.max_rows_per_shard) for s in SPLITS},
+        val_fraction=scfg.val_fraction,
+        seed=scfg.seed,
+    )
+    spill_dir = root / "_spill" / STAGE
+    shutil.rmtree(spill_dir, ignore_errors=True)
+    # Tokenizing is most of the work and tiktoken releases the GIL: threads, no pickling.
+    workers = max(1, cfg.runner.max_workers)
+    with ThreadPoolExecutor(workers) as pool:
+        spilled = list(pool.map(lambda p: spill_part(p, spill_dir, plan, enc, schema), parts))
+    routed = {s: sum(r[s] for r in spilled) for s in SPLITS}
+    if routed != docs:
+        raise AssertionError(f"{STAGE}: {routed} documents routed, {docs} counted")
+    jobs = [(s, i) for s in SPLITS for i in range(plan.counts[s])]
+
+    def one_shard(job: tuple[str, int]) -> dict[str, Any]:
+        split, index = job
+        rel = f"shards/{shard_file_name(split, index, plan.counts[split])}"
+        path = root / rel
+        files = sorted((spill_dir / f"{split}-{index:05d}").glob("*.arrow"))
+        rows, tokens = write_shard(
+            files, path, schema, scfg.seed, split, index, scfg.row_group_size
+        )
+        return {
+            "path": rel.split("/", 1)[1],
+            "split": split,
+            "rows": rows,
+            "tokens": tokens,
+            "bytes": path.stat().st_size,
+            "sha256": sha256_file(path),
+        }
+
+    with ThreadPoolExecutor(workers) as pool:
+        entries = list(pool.map(one_shard, jobs))
+    shutil.rmtree(spill_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        spill_dir.parent.rmdir()  # only when no other stage spills there
+    stats = StageStats(stage=STAGE, part="all", n_in=docs["train"] + docs["val"])
     wanted = {e["path"] for e in entries}
     for stale in (root / "shards").glob("*.parquet"):
         if stale.name not in wanted:
             stale.unlink()
-    schema = shard_schema(vocab_size, cfg.shards.include_text)
     totals = {
         "rows": sum(e["rows"] for e in entries),
         "tokens": sum(e["tokens"] for e in entries),
@@ -209,7 +193,12 @@ def _build(
     stats.extra = {
         "tokens": totals["tokens"],
         "shards": len(entries),
-        "by_source": count_by_source(docs.column("source").to_pylist()),
+        "by_source": count_by_source(
+            s
+            for p in parts
+            for batch in pq.ParquetFile(p).iter_batches(batch_size=1 << 16, columns=["source"])
+            for s in batch.column("source").to_pylist()
+        ),
     }
     return stats
 
