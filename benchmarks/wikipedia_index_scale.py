@@ -228,7 +228,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--generate-only", "--ngrams", str(args.ngrams)]
         subprocess.run([*cmd, "--work", str(args.work)], check=True)
     meta, usage = _child(BUILD.format(repo=str(REPO), src=str(src), dst=str(dst), n=n, hwm=HWM))
-    index_bytes = (dst / "ngrams.u64").stat().st_size
+    index_bytes = sum((dst / f).stat().st_size for f in ("ngrams.u64", "directory.u64"))
     print(
         json.dumps(
             {
