@@ -363,18 +363,11 @@ def filter_cmd(
 ) -> None:
     """Run the filter stage alone: DIR/docs/part-* -> DIR/filtered/, DIR/ledger/filter/."""
     from pipeline import filter as filter_stage
-    from pipeline.core.evalsets import check_eval_sets
-    from pipeline.filter.wiki_index import check_index
-    from pipeline.filter.wiki_sources import source_files
+    from pipeline.preflight import preflight_filter
 
     cfg = _load(config)
     try:  # the build's preflight, minus the harvest inputs this stage does not read
-        w = cfg.wikipedia
-        if w.index is not None:
-            check_index(Path(w.index), w.ngram)
-        elif w.sources:
-            source_files(w.sources)
-        check_eval_sets(cfg.decontaminate.eval_sets)
+        preflight_filter(cfg)
     except ConfigError as err:
         _fail_config(err)
     parts = input_parts(out, "filter")

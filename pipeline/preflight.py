@@ -14,10 +14,16 @@ from pipeline.harvest import check_inputs
 
 def preflight(cfg: CorpusConfig) -> None:
     check_inputs(cfg.harvest)
+    preflight_filter(cfg)
+    check_eval_sets(cfg.overlap.eval_sets)
+
+
+def preflight_filter(cfg: CorpusConfig) -> None:
+    """What the filter stage reads besides its parts: the Wikipedia reference, the
+    evaluation sets."""
     w = cfg.wikipedia
     if w.index is not None:
         check_index(Path(w.index), w.ngram)
     elif w.sources:
         source_files(w.sources)
     check_eval_sets(cfg.decontaminate.eval_sets)
-    check_eval_sets(cfg.overlap.eval_sets)
