@@ -393,6 +393,8 @@ def funnel_from_cells(cells: list[dict[str, str]]) -> dict[str, Any]:
         st = out.setdefault(c["stage"], {"dropped": {}})
         if c["field"] == "dropped":
             st["dropped"][c["reason"]] = value
+        elif c["field"] == "by_source":
+            st.setdefault("by_source", {})[c["source"]] = value
         elif c["field"] in ("in", "out"):
             st[c["field"]] = value
         else:

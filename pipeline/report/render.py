@@ -243,13 +243,19 @@ def _funnel(s: dict[str, Any], chart: Charts) -> str:
             f'data-reason="{esc(r)}" data-value="{esc(n)}">{esc(fmt(n))}</span></li>'
             for r, n in sorted(dropped.items())
         )
+        sources = "".join(
+            f'<li>{esc(src)}: <span class="num" data-stage="{esc(st)}" data-field="by_source" '
+            f'data-source="{esc(src)}" data-value="{esc(n)}">{esc(fmt(n))}</span></li>'
+            for src, n in sorted((f.get("by_source") or {}).items())
+        )
         rows.append(
             f'<tr data-stage="{esc(st)}"><td>{esc(st)}</td>'
             f"{num_td(f.get('in'), stage=st, field='in')}"
             f"{num_td(f.get('out'), stage=st, field='out')}"
             f"{num_td(total, stage=st, field='dropped_total')}"
             f'<td class="num">{esc(pct(f.get("out") or 0, f.get("in") or 0))}</td>'
-            f'<td><ul class="samples">{reasons}</ul></td></tr>'
+            f'<td><ul class="samples">{reasons}</ul></td>'
+            f'<td><ul class="samples">{sources}</ul></td></tr>'
         )
     has_data = any((funnel[st].get("in") or 0) for st in stages)
     fig = None
@@ -269,11 +275,14 @@ def _funnel(s: dict[str, Any], chart: Charts) -> str:
     return (
         chart("funnel", fig, "no data: every stage has 0 items")
         + table(
-            ["stage", "in", "out", "dropped", "kept", "dropped by reason"],
+            ["stage", "in", "out", "dropped", "kept", "dropped by reason", "out by source"],
             rows,
             numeric=(1, 2, 3, 4),
         )
-        + note("From funnel.json; in = out + dropped for every stage.")
+        + note(
+            "From funnel.json; in = out + dropped for every stage. Source: live pages, or "
+            "captures of dead links from the Wayback Machine or Common Crawl."
+        )
     )
 
 
