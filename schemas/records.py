@@ -107,6 +107,7 @@ CRAWL_ERRORS = (
     "blocked_address",
     "invalid_url",
     "empty_body",
+    "host_unreachable",  # the host kept failing (timeouts, refused, DNS): link not requested
     "other",
 )
 

@@ -371,6 +371,25 @@ class CrawlConfig(Section):
         None,
         description="HTTP proxy for every request; the demo serves its virtual hosts this way",
     )
+    host_max_failures: int = Field(
+        3,
+        ge=1,
+        description=(
+            "a host whose requests fail this many times in a row (timeout, refused, DNS) with no "
+            "answer in between is given up: its other links end as host_unreachable unrequested"
+        ),
+    )
+    dns_threads: int = Field(
+        64, ge=1, description="threads for blocking DNS lookups per crawl process"
+    )
+    parallel_parts: int = Field(
+        4,
+        ge=1,
+        description=(
+            "crawl parts (subprocesses) run at once by a build with the local runner; they "
+            "mostly wait on the network, so more than the cores"
+        ),
+    )
     recrawl_errors: list[str] = Field(
         default_factory=lambda: ["timeout", "connection", "dns", "http_5xx"],
         description=(

@@ -33,6 +33,7 @@ from twisted.internet import error as txerror
 from twisted.python.failure import Failure
 
 from pipeline.core.progress import PartProgress
+from pipeline.crawl.feeder import HostFeeder
 from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
 from pipeline.crawl.middlewares import Refused
 from pipeline.crawl.sink import ArchiveSink
@@ -272,6 +273,8 @@ class LinkSpider(scrapy.Spider):
         self.t_close: float | None = None
         self.cpu_open = self.cpu_close = 0.0
         self.close_reason: str | None = None
+        self.feeder: HostFeeder | None = None
+        self._wake: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
@@ -299,12 +302,74 @@ class LinkSpider(scrapy.Spider):
             raise StopDownload(fail=False)
 
     async def start(self) -> AsyncIterator[Any]:
-        for url in round_robin([u for u in self.links if u not in self.recorder.done]):
+        # Links go out site by site as earlier ones finish (pipeline/crawl/feeder.py), not all
+        # at once into Scrapy's scheduler.
+        per_host = self.crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
+        feeder = self.feeder = HostFeeder(
+            [u for u in self.links if u not in self.recorder.done], per_host
+        )
+        health = getattr(self.crawler, "webtext_host_health", None)
+        engine = self.crawler.engine
+        while not feeder.finished():
+            if engine.needs_backout():
+                await self._pause(0.05)
+                continue
+            url = feeder.next()
+            if url is None:
+                if self._stalled(engine):
+                    break  # outcomes that never came: the recorder gives them a row at the end
+                await self._pause(0.5)
+                continue
+            site = feeder.site(url) or ""
+            given_up = health.detail(site) if health is not None else None
+            if given_up is not None:
+                for link in [url, *feeder.drain(site)]:
+                    self.recorder.refuse(link, "host_unreachable", f"{site} {given_up}")
+                feeder.done(url)
+                continue
             request = self.make_request(url)
             if request is None:
                 self.recorder.refuse(url, "invalid_url", url[:200])
+                feeder.done(url)
                 continue
             yield request
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep until an outcome arrives or `seconds` pass."""
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor
+        from twisted.internet.defer import Deferred
+
+        wake: Deferred[None] = Deferred()
+        self._wake = wake
+        call: Any = reactor.callLater(seconds, self._wakeup)  # type: ignore[attr-defined,arg-type]
+        await maybe_deferred_to_future(wake)
+        if call.active():
+            call.cancel()
+
+    def _wakeup(self) -> None:
+        wake, self._wake = self._wake, None
+        if wake is not None and not wake.called:
+            wake.callback(None)
+
+    def _stalled(self, engine: Any) -> bool:
+        """Links are out but nothing is left anywhere in Scrapy to bring their outcome."""
+        slot = getattr(engine, "_slot", None)
+        scheduler = getattr(slot, "scheduler", None)
+        return (
+            self.feeder is not None
+            and len(self.feeder) > 0
+            and not engine.downloader.active
+            and scheduler is not None
+            and not scheduler.has_pending_requests()
+            and engine.scraper.slot is not None
+            and engine.scraper.slot.is_idle()
+        )
+
+    def _outcome(self, link: str) -> None:
+        if self.feeder is not None:
+            self.feeder.done(link)
+        self._wakeup()
 
     def make_request(self, url: str) -> scrapy.Request | None:
         parts = urlsplit(url)
@@ -327,6 +392,8 @@ class LinkSpider(scrapy.Spider):
 
     def parse(self, response: Response, **kwargs: Any) -> None:
         self.recorder.response(response)
+        self._outcome(response.request.meta["link"])  # type: ignore[union-attr]
 
     def on_error(self, failure: Failure) -> None:
         self.recorder.failure(failure)
+        self._outcome(failure.request.meta["link"])  # type: ignore[attr-defined]
