@@ -16,6 +16,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.context import get_run_context
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.arctic_shift import fetch_arctic_months
 from flows.progress import ProgressArtifacts
@@ -135,6 +136,32 @@ def _map_parts(
     return ok, stats
 
 
+@flow(name="crawl-parts")
+def crawl_parts(names: list[str], cfg_data: dict[str, Any]) -> dict[str, Any]:
+    root = Path(_cfg(cfg_data).out_dir)
+    failures: list[str] = []
+    ok, stats = _map_parts(
+        crawl_task, names, [str(root / "links" / n) for n in names], cfg_data, failures, "crawl"
+    )
+    return {"ok": ok, "stats": [s.to_json() for s in stats], "failures": failures}
+
+
+def _crawl_parts(
+    names: list[str], cfg: CorpusConfig, cfg_data: dict[str, Any], failures: list[str]
+) -> tuple[list[str], list[StageStats]]:
+    """Crawl parts wait on the network, not the CPU: with the local runner they get a pool of
+    their own, `crawl.parallel_parts` wide, so every part's largest sites (whose politeness
+    sets the part's length) start at once instead of one round of parts after another."""
+    if cfg.runner.kind != "threads":
+        root = Path(cfg.out_dir)
+        args = [str(root / "links" / n) for n in names]
+        return _map_parts(crawl_task, names, args, cfg_data, failures, "crawl")
+    pool = ThreadPoolTaskRunner(max_workers=cfg.crawl.parallel_parts)
+    result = crawl_parts.with_options(task_runner=pool)(names, cfg_data)
+    failures += result["failures"]
+    return result["ok"], [StageStats.from_json(s) for s in result["stats"]]
+
+
 @flow(name="build-stages")
 def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
     logger = get_run_logger()
@@ -165,9 +192,7 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
         names = [Path(p).name for p in links_paths]
         logger.info("harvest: %d links parts", len(names))
 
-        names, st = _map_parts(
-            crawl_task, names, [str(root / "links" / n) for n in names], cfg_data, failures, "crawl"
-        )
+        names, st = _crawl_parts(names, cfg, cfg_data, failures)
         all_stats += st
         names, st = _map_parts(
             extract_task,

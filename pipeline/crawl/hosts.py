@@ -168,3 +168,8 @@ class HostGiveUpMiddleware:
             request.meta[LAST_FAILURE] = reason
             if host_key(request.url) in self.health.given_up:
                 request.meta["dont_retry"] = True  # the retry could only be refused
+            elif request.meta.get("dont_obey_robotstxt"):
+                # robots.txt that could not be reached is not retried: Scrapy then allows all,
+                # as it would after the retries, and the links' own attempts tell a dead host
+                # sooner (host_max_failures timeouts in parallel, not one after another).
+                request.meta["dont_retry"] = True
