@@ -156,7 +156,7 @@ def _crawl_parts(
         root = Path(cfg.out_dir)
         args = [str(root / "links" / n) for n in names]
         return _map_parts(crawl_task, names, args, cfg_data, failures, "crawl")
-    pool = ThreadPoolTaskRunner(max_workers=cfg.crawl.parallel_parts)
+    pool: Any = ThreadPoolTaskRunner(max_workers=cfg.crawl.parallel_parts)
     result = crawl_parts.with_options(task_runner=pool)(names, cfg_data)
     failures += result["failures"]
     return result["ok"], [StageStats.from_json(s) for s in result["stats"]]
