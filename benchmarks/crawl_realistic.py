@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -140,6 +142,15 @@ def main() -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
+
+        def stop(*_: object) -> None:
+            # The crawl subprocesses die with this process (PR_SET_PDEATHSIG); the server not.
+            server.kill()
+            if args.keep is None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            os._exit(143)
+
+        signal.signal(signal.SIGTERM, stop)
         try:
             port = json.loads(server.stdout.readline())["port"]  # type: ignore[union-attr]
             spec.port = port

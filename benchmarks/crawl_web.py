@@ -293,7 +293,15 @@ class BenchServer:
                     while await reader.read(4096):  # hang until the client gives up
                         pass
                 return False
-            await asyncio.sleep(self.latency(host, path))
+            # A client that gives up (timeout) closes the connection: from then on the request
+            # is no longer in flight, even though its answer would still be on its way.
+            gone = asyncio.ensure_future(reader.read(1))
+            done, _ = await asyncio.wait({gone}, timeout=self.latency(host, path))
+            if done:
+                return False
+            gone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone
         finally:
             self.inflight -= 1
             self.inflight_host[host] -= 1

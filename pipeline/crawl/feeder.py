@@ -43,6 +43,10 @@ class HostFeeder:
     def finished(self) -> bool:
         return not self.ready and self._next_new >= len(self.new) and not self._site_of_link
 
+    def next_would_wait(self) -> bool:
+        """Every site with links left is at its limit (or none has links left)."""
+        return not self.ready and self._next_new >= len(self.new)
+
     def next(self) -> str | None:
         """The next link to request, or None while every site with links left is at its limit."""
         while self.ready:

@@ -56,6 +56,8 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         # tasks per response to drain that nothing, a third of the CPU at 400 pages/s.
         "CONCURRENT_ITEMS": 1,
         "COOKIES_ENABLED": False,
+        # The spider hands out the next links from its callbacks: no page is another's referrer.
+        "REFERER_ENABLED": False,
         "METAREFRESH_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": "INFO",
