@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -170,6 +171,8 @@ def main() -> None:
 
 def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) -> None:
     t0 = time.monotonic()
+    wall0 = time.time()
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     timeline: list[dict[str, Any]] = []
 
     def one(p: Path) -> dict[str, Any]:
@@ -192,6 +195,9 @@ def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) ->
     with ThreadPoolExecutor(max_workers=cfg.parallel_parts) as pool:
         timeline = list(pool.map(one, parts))
     wall = time.monotonic() - t0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Whole crawl subprocesses (imports, reactor, spider; the server is not waited for yet).
+    proc_cpu = (children.ru_utime - children0.ru_utime) + (children.ru_stime - children0.ru_stime)
     stats = server_stats(port)
 
     outcomes: Counter[str] = Counter()
@@ -208,8 +214,14 @@ def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) ->
     answered = stats["requests"].get("page", 0)  # link requests the live hosts answered
     cpu = sum(r["cpu_s"] or 0.0 for r in timeline)
     done_at.sort()
-    p95 = done_at[int(0.95 * (len(done_at) - 1))] - done_at[0] if done_at else None
-    span = done_at[-1] - done_at[0] if done_at else None
+
+    def at(q: float) -> float:
+        return done_at[int(q * (len(done_at) - 1))]
+
+    # Links with a network outcome, between the 10th and the 90th percentile of their
+    # completion times: the crawl's pace once started and before its politeness-bound tail.
+    steady = 0.8 * len(done_at) / (at(0.9) - at(0.1)) if len(done_at) > 10 else None
+    dns_s = sum(min(d, cfg.dns_timeout) for a, d in web.dns.values())
     emit(
         kind="in_flight",
         every_s=2.0,
@@ -222,6 +234,10 @@ def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) ->
         links_per_s=round(n_links / wall, 1),
         pages_per_s=round(answered / wall, 1),
         pages_ok=outcomes["ok"],
+        steady_links_per_s=round(steady, 1) if steady else None,
+        first_outcome_s=round(done_at[0] - wall0, 1) if done_at else None,
+        last_5pct_of_links_s=round(done_at[-1] - at(0.95), 1) if done_at else None,
+        last_10pct_of_links_s=round(done_at[-1] - at(0.9), 1) if done_at else None,
         in_flight_max=max(crawl_samples, default=0),
         in_flight_median=sorted(crawl_samples)[len(crawl_samples) // 2] if crawl_samples else 0,
         max_per_host_seen=stats["max_per_host"],
@@ -237,10 +253,14 @@ def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) ->
         host_max_failures=cfg.host_max_failures,
         # Request-seconds the server held by kind: where the crawl's concurrency went.
         busy_request_seconds=stats["busy_seconds"],
+        # DNS: lookup seconds the crawl's resolver threads spent (table delays, capped at
+        # crawl.dns_timeout; every name looked up once, failed names again per attempt).
+        dns_lookup_s_min=round(dns_s, 1),
         crawl_cpu_s=round(cpu, 1),
         crawl_cpu_ms_per_link=round(1000 * cpu / max(1, n_links), 3),
+        crawl_process_cpu_s=round(proc_cpu, 1),
+        crawl_process_cpu_ms_per_link=round(1000 * proc_cpu / max(1, n_links), 3),
         server_cpu_s=stats["server_cpu_s"],
-        last_5pct_of_links_s=round(span - p95, 1) if span is not None else None,
         parts_end_s=sorted(r["end_s"] for r in timeline),
         loadavg_1m=os.getloadavg()[0],
     )
