@@ -18,6 +18,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.context import get_run_context
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.arctic_shift import fetch_arctic_months
 from flows.progress import ProgressArtifacts
@@ -143,6 +144,33 @@ def _map_parts(
     return ok, stats
 
 
+@flow(name="crawl-parts")
+def crawl_parts(names: list[str], cfg_data: dict[str, Any]) -> dict[str, Any]:
+    root = Path(_cfg(cfg_data).out_dir)
+    links = [root / "links" / n for n in names]
+    failed: list[dict[str, Any]] = []
+    ok, stats = _map_parts(
+        crawl_task, names, [str(p) for p in links], cfg_data, failed, "crawl", links
+    )
+    return {"ok": ok, "stats": [s.to_json() for s in stats], "failed": failed}
+
+
+def _crawl_parts(
+    names: list[str], cfg: CorpusConfig, cfg_data: dict[str, Any], failed: list[dict[str, Any]]
+) -> tuple[list[str], list[StageStats]]:
+    """Crawl parts wait on the network, not the CPU: with the local runner they get a pool of
+    their own, `crawl.parallel_parts` wide, so every part's largest sites (whose politeness
+    sets the part's length) start at once instead of one round of parts after another."""
+    if cfg.runner.kind != "threads":
+        links = [Path(cfg.out_dir) / "links" / n for n in names]
+        args = [str(p) for p in links]
+        return _map_parts(crawl_task, names, args, cfg_data, failed, "crawl", links)
+    pool: Any = ThreadPoolTaskRunner(max_workers=cfg.crawl.parallel_parts)
+    result = crawl_parts.with_options(task_runner=pool)(names, cfg_data)
+    failed += result["failed"]
+    return result["ok"], [StageStats.from_json(s) for s in result["stats"]]
+
+
 @flow(name="build-stages")
 def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
     logger = get_run_logger()
@@ -174,10 +202,7 @@ def build_stages(cfg_data: dict[str, Any]) -> dict[str, Any]:
         names = [Path(p).name for p in links_paths]
         logger.info("harvest: %d links parts", len(names))
 
-        links = [root / "links" / n for n in names]
-        names, st = _map_parts(
-            crawl_task, names, [str(p) for p in links], cfg_data, failed, "crawl", links
-        )
+        names, st = _crawl_parts(names, cfg, cfg_data, failed)
         all_stats += st
         names, st = _map_parts(
             extract_task,

@@ -117,6 +117,7 @@ CRAWL_ERRORS = (
     "archive_too_large",
     "archive_bad_content_type",
     "archive_blocked_address",  # an archive URL (or its redirect) on a forbidden address
+    "host_unreachable",  # the host kept failing (timeouts, refused, DNS): link not requested
     "other",
 )
 

@@ -427,7 +427,14 @@ class CrawlConfig(Section):
         description="sent with every request, with a contact URL",
     )
     obey_robots: bool = Field(True, description="robots.txt, fetched once per site")
-    concurrent_requests: int = Field(64, ge=1, description="global concurrency of one crawl part")
+    concurrent_requests: int = Field(
+        256,
+        ge=1,
+        description=(
+            "requests under way in one crawl part, those waiting for their site's robots.txt, "
+            "DNS or delay included"
+        ),
+    )
     concurrent_per_domain: int = Field(2, ge=1, description="concurrency per site")
     autothrottle: bool = Field(
         True, description="Scrapy AutoThrottle: adapt delays to each site's latency"
@@ -442,7 +449,9 @@ class CrawlConfig(Section):
     download_delay: float = Field(
         0.0, ge=0, description="minimum delay between requests to a site (s)"
     )
-    download_timeout: float = Field(20.0, gt=0, description="per request (s)")
+    download_timeout: float = Field(
+        15.0, gt=0, description="per request (s); a dead host costs about two of them"
+    )
     dns_timeout: float = Field(10.0, gt=0, description="per lookup (s)")
     retry_times: int = Field(2, ge=0, description="retries of 5xx, 429, timeouts")
     max_retry_after: float = Field(30.0, ge=0, description="cap on a Retry-After wait (s)")
@@ -463,6 +472,25 @@ class CrawlConfig(Section):
     proxy: str | None = Field(
         None,
         description="HTTP proxy for every request; the demo serves its virtual hosts this way",
+    )
+    host_max_failures: int = Field(
+        3,
+        ge=1,
+        description=(
+            "a host whose requests fail this many times in a row (timeout, refused, DNS) with no "
+            "answer in between is given up: its other links end as host_unreachable unrequested"
+        ),
+    )
+    dns_threads: int = Field(
+        32, ge=1, description="threads for blocking DNS lookups per crawl process"
+    )
+    parallel_parts: int = Field(
+        16,
+        ge=1,
+        description=(
+            "crawl parts (subprocesses) run at once by a build with the local runner; they "
+            "mostly wait on the network, so more than the cores"
+        ),
     )
     recrawl_errors: list[str] = Field(
         default_factory=lambda: ["timeout", "connection", "dns", "http_5xx", "archive_unavailable"],

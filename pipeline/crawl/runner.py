@@ -24,6 +24,7 @@ from pipeline.crawl.warc import WarcRotator
 
 log = logging.getLogger(__name__)
 
+RESOLVER_ENV = "WEBTEXT_DNS_RESOLVER"
 _PROXY_ENV = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 
@@ -55,11 +56,16 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         # tasks per response to drain that nothing, a third of the CPU at 400 pages/s.
         "CONCURRENT_ITEMS": 1,
         "COOKIES_ENABLED": False,
+        # The spider hands out the next links from its callbacks: no page is another's referrer.
+        "REFERER_ENABLED": False,
         "METAREFRESH_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": "INFO",
         "LOGSTATS_INTERVAL": 30.0,
-        "TWISTED_DNS_RESOLVER": "pipeline.crawl.guard.GuardedResolver",
+        "TWISTED_DNS_RESOLVER": _resolver(),
+        # Blocking getaddrinfo calls run in the reactor's thread pool: with Scrapy's 10 threads,
+        # ten slow names stall every new host of the part.
+        "REACTOR_THREADPOOL_MAXSIZE": cfg.dns_threads,
         "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
         "DOWNLOADER_MIDDLEWARES": {
             f"{mw}.GuardMiddleware": 40,
@@ -70,11 +76,29 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
             f"{mw}.ResponseCheckMiddleware": 595,
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
             f"{mw}.SafeRedirectMiddleware": 600,
+            "pipeline.crawl.hosts.HostGiveUpMiddleware": 650,
         },
         "WEBTEXT_ALLOW_HOSTS": list(cfg.allow_hosts),
         "WEBTEXT_PROXY": cfg.proxy or "",
         "WEBTEXT_MAX_RETRY_AFTER": cfg.max_retry_after,
+        "WEBTEXT_HOST_MAX_FAILURES": cfg.host_max_failures,
     }
+
+
+def _resolver() -> str:
+    """The resolver class: the guarded one, or (benchmarks) a subclass of it named by
+    WEBTEXT_DNS_RESOLVER that answers from a table; never one without the address guard."""
+    path = os.environ.get(RESOLVER_ENV)
+    if not path:
+        return "pipeline.crawl.guard.GuardedResolver"
+    from scrapy.utils.misc import load_object
+
+    from pipeline.crawl.guard import GuardedResolver
+
+    cls = load_object(path)
+    if not (isinstance(cls, type) and issubclass(cls, GuardedResolver)):
+        raise TypeError(f"{RESOLVER_ENV}={path} is not a subclass of GuardedResolver")
+    return path
 
 
 def read_links(path: Path) -> list[str]:

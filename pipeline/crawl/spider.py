@@ -9,7 +9,7 @@ import gzip
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,9 +34,13 @@ from twisted.python.failure import Failure
 
 from pipeline.core.progress import PartProgress
 from pipeline.crawl.deadpage import judge_page
+from pipeline.crawl.feeder import HostFeeder
 from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
 from pipeline.crawl.middlewares import Refused
 from pipeline.crawl.sink import ArchiveSink
+
+# Requests a callback hands out after its outcome: the freed place, and room to grow.
+REFILL = 4
 
 # A page without a Content-Type is kept only if it looks like HTML.
 _HTML_SNIFF = (b"<!doctype html", b"<html", b"<head", b"<body")
@@ -279,6 +283,9 @@ class LinkSpider(scrapy.Spider):
         self.t_close: float | None = None
         self.cpu_open = self.cpu_close = 0.0
         self.close_reason: str | None = None
+        self.feeder: HostFeeder | None = None
+        self._health: Any = None
+        self._wake: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
@@ -306,12 +313,93 @@ class LinkSpider(scrapy.Spider):
             raise StopDownload(fail=False)
 
     async def start(self) -> AsyncIterator[Any]:
-        for url in round_robin([u for u in self.links if u not in self.recorder.done]):
+        # Links go out site by site as earlier ones finish (pipeline/crawl/feeder.py), not all
+        # at once into Scrapy's scheduler.
+        per_host = self.crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
+        feeder = self.feeder = HostFeeder(
+            [u for u in self.links if u not in self.recorder.done], per_host
+        )
+        self._health = getattr(self.crawler, "webtext_host_health", None)
+        engine = self.crawler.engine
+        while not feeder.finished():
+            if engine.needs_backout():
+                await self._pause(0.05)
+                continue
+            request = self._next_request()
+            if request is None:
+                if feeder.next_would_wait() and self._stalled(engine):
+                    break  # outcomes that never came: the recorder gives them a row at the end
+                await self._pause(0.5)
+                continue
+            yield request
+
+    def _next_request(self) -> scrapy.Request | None:
+        """The feeder's next link as a request; links of given-up sites and invalid URLs get
+        their row here, without one. None when the feeder has nothing to hand out now."""
+        assert self.feeder is not None
+        while (url := self.feeder.next()) is not None:
+            site = self.feeder.site(url) or ""
+            given_up = self._health.detail(site) if self._health is not None else None
+            if given_up is not None:
+                for link in [url, *self.feeder.drain(site)]:
+                    self.recorder.refuse(link, "host_unreachable", f"{site} {given_up}")
+                self.feeder.done(url)
+                continue
             request = self.make_request(url)
             if request is None:
                 self.recorder.refuse(url, "invalid_url", url[:200])
+                self.feeder.done(url)
                 continue
+            return request
+        return None
+
+    def _refill(self, link: str) -> Iterator[scrapy.Request]:
+        """After an outcome: the next requests, straight from the callback. start() alone would
+        hand out one request per turn of Scrapy's engine loop, fewer than a busy crawl ends."""
+        if self.feeder is None:
+            return
+        self.feeder.done(link)
+        engine = self.crawler.engine
+        for _ in range(REFILL):
+            if engine.needs_backout():
+                break
+            request = self._next_request()
+            if request is None:
+                break
             yield request
+        self._wakeup()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep until an outcome arrives or `seconds` pass."""
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor
+        from twisted.internet.defer import Deferred
+
+        wake: Deferred[None] = Deferred()
+        self._wake = wake
+        call: Any = reactor.callLater(seconds, self._wakeup)  # type: ignore[attr-defined,arg-type]
+        await maybe_deferred_to_future(wake)
+        if call.active():
+            call.cancel()
+
+    def _wakeup(self) -> None:
+        wake, self._wake = self._wake, None
+        if wake is not None and not wake.called:
+            wake.callback(None)
+
+    def _stalled(self, engine: Any) -> bool:
+        """Links are out but nothing is left anywhere in Scrapy to bring their outcome."""
+        slot = getattr(engine, "_slot", None)
+        scheduler = getattr(slot, "scheduler", None)
+        return (
+            self.feeder is not None
+            and len(self.feeder) > 0
+            and not engine.downloader.active
+            and scheduler is not None
+            and not scheduler.has_pending_requests()
+            and engine.scraper.slot is not None
+            and engine.scraper.slot.is_idle()
+        )
 
     def make_request(self, url: str) -> scrapy.Request | None:
         parts = urlsplit(url)
@@ -332,8 +420,10 @@ class LinkSpider(scrapy.Spider):
         except ValueError:
             return None
 
-    def parse(self, response: Response, **kwargs: Any) -> None:
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[scrapy.Request]:
         self.recorder.response(response)
+        yield from self._refill(response.request.meta["link"])  # type: ignore[union-attr]
 
-    def on_error(self, failure: Failure) -> None:
+    def on_error(self, failure: Failure) -> Iterator[scrapy.Request]:
         self.recorder.failure(failure)
+        yield from self._refill(failure.request.meta["link"])  # type: ignore[attr-defined]

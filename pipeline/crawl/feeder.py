@@ -1,0 +1,93 @@
+"""Which link the spider asks for next.
+
+Scrapy pulls start requests into its scheduler as fast as they come, and its downloader takes
+a site's requests while that site's robots.txt is still on its way (they wait inside the
+middlewares, where the per-site queue does not count them). A part whose first site had
+thousands of links thus filled the whole crawl's concurrency with requests waiting on one
+robots.txt, or on one dead host. The feeder hands out a site's links only while it has fewer
+than `per_host` of them outstanding (asked for, no outcome yet), sites already under way
+before new ones, and new sites by most links first: the largest sites, whose politeness-bound
+crawl is the longest, run from the start to the end instead of becoming the part's tail.
+Scheduler and downloader queues stay small, so memory stays that of the links themselves.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+
+def site_of(url: str) -> str:
+    """The politeness unit: the download slot's key (host:port, lowercase)."""
+    return urlsplit(url).netloc.lower()
+
+
+class HostFeeder:
+    def __init__(self, urls: Iterable[str], per_host: int):
+        self.per_host = max(1, per_host)
+        self.queues: dict[str, deque[str]] = {}
+        for u in urls:
+            self.queues.setdefault(site_of(u), deque()).append(u)
+        self.new = sorted(self.queues, key=lambda h: (-len(self.queues[h]), h))
+        self._next_new = 0
+        self.ready: deque[str] = deque()  # sites under way with room for another request
+        self._in_ready: set[str] = set()
+        self.outstanding: dict[str, int] = {}
+        self._site_of_link: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        """Links handed out and not yet done."""
+        return len(self._site_of_link)
+
+    def finished(self) -> bool:
+        return not self.ready and self._next_new >= len(self.new) and not self._site_of_link
+
+    def next_would_wait(self) -> bool:
+        """Every site with links left is at its limit (or none has links left)."""
+        return not self.ready and self._next_new >= len(self.new)
+
+    def next(self) -> str | None:
+        """The next link to request, or None while every site with links left is at its limit."""
+        while self.ready:
+            site = self.ready.popleft()
+            self._in_ready.discard(site)
+            if self.queues[site] and self.outstanding[site] < self.per_host:
+                return self._take(site)
+        if self._next_new < len(self.new):
+            site = self.new[self._next_new]
+            self._next_new += 1
+            self.outstanding[site] = 0
+            return self._take(site)
+        return None
+
+    def _take(self, site: str) -> str:
+        url = self.queues[site].popleft()
+        self.outstanding[site] += 1
+        self._site_of_link[url] = site
+        self._offer(site)
+        return url
+
+    def _offer(self, site: str) -> None:
+        room = self.queues[site] and self.outstanding[site] < self.per_host
+        if room and site not in self._in_ready:
+            self._in_ready.add(site)
+            self.ready.append(site)
+
+    def done(self, url: str) -> None:
+        """The link has its outcome; its site may have another request."""
+        site = self._site_of_link.pop(url, None)
+        if site is None:
+            return
+        self.outstanding[site] -= 1
+        self._offer(site)
+
+    def drain(self, site: str) -> list[str]:
+        """Take every link of `site` not handed out yet (the site was given up)."""
+        rest = list(self.queues.get(site, ()))
+        if site in self.queues:
+            self.queues[site].clear()
+        return rest
+
+    def site(self, url: str) -> str | None:
+        return self._site_of_link.get(url)

@@ -1,0 +1,144 @@
+"""Hosts that keep failing are given up; per-host politeness holds while the crawl runs many
+hosts at once. Real crawls (run_part, a Scrapy subprocess) against tests/crawl_server.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from pipeline.core.io import read_table
+from pipeline.crawl import run_part
+from pipeline.crawl.feeder import HostFeeder
+from schemas.records import CRAWL_ERRORS
+from tests.crawl_server import CrawlServer, Req, Resp, Site, html, plain_site
+from tests.test_crawl import fast_cfg, fetch_rows, socket_free_port, write_links
+
+
+async def _hang(req: Req, w: asyncio.StreamWriter) -> Resp:
+    await asyncio.sleep(3600)  # accepts, reads the request, never answers
+    return Resp(200)
+
+
+def dead_site() -> Site:
+    s = Site()
+    s.prefix("/", _hang)
+    return s
+
+
+def slow_site(pages: int, delay: float) -> Site:
+    s = Site(robots="User-agent: *\nDisallow: /private/\n")
+
+    async def page(req: Req, w: asyncio.StreamWriter) -> Resp:
+        await asyncio.sleep(delay)
+        return Resp(200, html("p", "Some text. " * 40), [("Content-Type", "text/html")])
+
+    s.prefix("/p/", page)
+    return s
+
+
+def test_host_unreachable_is_a_crawl_error() -> None:
+    assert "host_unreachable" in CRAWL_ERRORS
+
+
+@pytest.mark.parametrize("obey_robots", [True, False])
+def test_dead_host_given_up_after_threshold(tmp_path, obey_robots: bool) -> None:
+    server = CrawlServer([dead_site(), plain_site(4)]).start()
+    try:
+        dead = [server.url(0, f"/a/{i}.html") for i in range(12)]
+        live = [server.url(1, f"/page{i}.html") for i in range(4)]
+        with socket_free_port() as closed:
+            pass
+        refused = [f"http://127.0.0.1:{closed}/r/{i}" for i in range(5)]
+        nxdomain = [f"http://gone-{i % 1}.no-such-host.invalid/n/{i}" for i in range(5)]
+        links = write_links(
+            tmp_path / "links" / "part-00000.parquet", dead + live + refused + nxdomain
+        )
+        cfg = fast_cfg(
+            download_timeout=1.0,
+            retry_times=2,
+            host_max_failures=3,
+            concurrent_per_domain=2,
+            obey_robots=obey_robots,
+        )
+        stats = run_part(links, tmp_path, cfg)
+        rows = fetch_rows(tmp_path)
+        # The dead host saw exactly host_max_failures attempts (robots.txt included), never
+        # one per link and retry (12 links x 3 tries = 36).
+        attempts = [path for port, _m, path in server.log if port == server.ports[0]]
+        assert len(attempts) == cfg.host_max_failures, attempts
+    finally:
+        server.stop()
+
+    def errors(urls: list[str]) -> Counter:
+        return Counter(rows[u]["error"] for u in urls)
+
+    # With robots.txt, its one failed attempt counts and is not retried; the two links in
+    # flight (concurrent_per_domain) make up the rest. Every other link: one clear row each.
+    assert errors(dead) == {"timeout": 2, "host_unreachable": 10}
+    assert errors(refused) == {"connection": 2, "host_unreachable": 3}
+    assert errors(nxdomain) == {"dns": 2, "host_unreachable": 3}
+    assert errors(live) == {None: 4}
+    unreachable = [u for u in dead if rows[u]["error"] == "host_unreachable"]
+    for u in unreachable:
+        r = rows[u]
+        # Never requested: no time, no elapsed, no status.
+        assert r["fetched_at"] is None and r["elapsed_ms"] is None and r["status"] is None
+    ledger = {
+        r["key"]: r
+        for r in read_table(tmp_path / "ledger" / "crawl" / "part-00000.parquet").to_pylist()
+    }
+    assert "given up after 3 failures in a row (last: timeout)" in ledger[unreachable[0]]["detail"]
+    assert stats.dropped["host_unreachable"] == 16
+    assert stats.n_in == len(rows) == 26 and stats.n_out == 4
+    stats.check()
+
+
+def test_per_host_concurrency_never_above_setting(tmp_path) -> None:
+    sites = [slow_site(40, 0.15) for _ in range(6)]
+    server = CrawlServer(sites).start()
+    try:
+        urls = [server.url(s, f"/p/{i}.html") for s in range(6) for i in range(40)]
+        urls += [server.url(0, "/private/x.html")]
+        links = write_links(tmp_path / "links" / "part-00000.parquet", urls)
+        cfg = fast_cfg(concurrent_per_domain=2, concurrent_requests=64, autothrottle=False)
+        stats = run_part(links, tmp_path, cfg)
+        per_port = dict(server.max_inflight)
+        starts = sorted(t for t, _p, path in server.times if path.startswith("/p/"))
+    finally:
+        server.stop()
+    assert stats.n_out == 240 and stats.dropped == {"robots": 1}
+    # Every site reached its limit and none ever went over it.
+    assert per_port == dict.fromkeys(server.ports, 2)
+    # ...while the sites ran side by side: 240 pages of 0.15 s at 2 per site, one site after
+    # another, would take 18 s.
+    assert starts[-1] - starts[0] < 9
+
+
+def test_feeder_order_and_limits() -> None:
+    urls = [f"http://big.test/{i}" for i in range(5)]
+    urls += [f"http://mid.test/{i}" for i in range(2)]
+    urls += ["http://one.test/0"]
+    f = HostFeeder(urls, per_host=2)
+    # Largest site first, up to its limit, then the next sites by size.
+    got = [f.next() for _ in range(5)]
+    assert got == [
+        "http://big.test/0",
+        "http://big.test/1",
+        "http://mid.test/0",
+        "http://mid.test/1",
+        "http://one.test/0",
+    ]
+    assert f.next() is None and len(f) == 5
+    # An outcome frees room on its own site only; a site under way goes before new ones.
+    f.done("http://mid.test/0")
+    assert f.next() is None  # mid.test has nothing left
+    f.done("http://big.test/0")
+    assert f.next() == "http://big.test/2"
+    assert f.drain("big.test") == ["http://big.test/3", "http://big.test/4"]
+    for u in ["http://big.test/1", "http://big.test/2", "http://mid.test/1", "http://one.test/0"]:
+        assert not f.finished()
+        f.done(u)
+    f.done("http://one.test/0")  # a second outcome for a link changes nothing
+    assert f.next() is None and f.finished()
