@@ -46,7 +46,7 @@ from pipeline.crawl import run_part
 from pipeline.crawl.runner import RESOLVER_ENV
 from pipeline.harvest.rules import part_of
 from pipeline.harvest.urls import registered_domain
-from schemas.records import LINKS_SCHEMA
+from schemas.records import LINKS_SCHEMA, LinkRecord
 
 
 def emit(**kw: Any) -> None:
@@ -58,21 +58,7 @@ def write_parts(root: Path, web: Web, n_parts: int) -> list[Path]:
     for url in web.links():
         host = url.split("/", 3)[2].split(":")[0]
         domain = registered_domain(host)
-        rows[part_of(domain, n_parts)].append(
-            {
-                "url": url,
-                "domain": domain,
-                "host": host,
-                "karma": 3,
-                "karma_max": 3,
-                "karma_sum": 3,
-                "n_posts": 1,
-                "post_ids": [],
-                "subreddits": [],
-                "first_seen": None,
-                "title": "",
-            }
-        )
+        rows[part_of(domain, n_parts)].append(asdict(LinkRecord(url, domain, host, 3, 3, 3, 1)))
     paths = []
     for i, part_rows in enumerate(rows):
         part_rows.sort(key=lambda r: r["url"])  # harvest writes parts sorted by url

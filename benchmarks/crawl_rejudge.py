@@ -16,34 +16,20 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.core.config import CrawlConfig
 from pipeline.core.io import rows_to_table, write_table
 from pipeline.core.stage import run_marked
 from pipeline.crawl import VERSION, finalize, run_part
-from schemas.records import LINKS_SCHEMA
+from schemas.records import LINKS_SCHEMA, LinkRecord
 
 
 def make_part(root: Path, n: int, cfg: CrawlConfig) -> Path:
     urls = [f"https://site{i % 997}.example/article/{i:08d}.html" for i in range(n)]
     links = root / "links" / "part-00000.parquet"
-    rows = [
-        {
-            "url": u,
-            "domain": u.split("/")[2],
-            "host": u.split("/")[2],
-            "karma": 3,
-            "karma_max": 3,
-            "karma_sum": 3,
-            "n_posts": 1,
-            "post_ids": [],
-            "subreddits": [],
-            "first_seen": None,
-            "title": "",
-        }
-        for u in urls
-    ]
+    rows = [asdict(LinkRecord(u, u.split("/")[2], u.split("/")[2], 3, 3, 3, 1)) for u in urls]
     write_table(links, rows_to_table(rows, LINKS_SCHEMA))
     warc = root / "crawl" / "warc" / "part-00000-00000.warc.gz"
     warc.parent.mkdir(parents=True, exist_ok=True)

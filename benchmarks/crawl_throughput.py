@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,26 +26,11 @@ sys.path.insert(0, str(REPO))
 from pipeline.core.config import CrawlConfig
 from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.crawl import crawl_subprocess, run_part
-from schemas.records import LINKS_SCHEMA
+from schemas.records import LINKS_SCHEMA, LinkRecord
 
 
 def write_links(path: Path, urls: list[str]) -> Path:
-    rows = [
-        {
-            "url": u,
-            "domain": "127.0.0.1",
-            "host": "127.0.0.1",
-            "karma": 3,
-            "karma_max": 3,
-            "karma_sum": 3,
-            "n_posts": 1,
-            "post_ids": [],
-            "subreddits": [],
-            "first_seen": None,
-            "title": "",
-        }
-        for u in urls
-    ]
+    rows = [asdict(LinkRecord(u, "127.0.0.1", "127.0.0.1", 3, 3, 3, 1)) for u in urls]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_table(path, rows_to_table(rows, LINKS_SCHEMA))
     return path

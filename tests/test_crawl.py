@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.crawl import crawl_subprocess, fetches_path, run_part
 from pipeline.crawl.journal import journal_path
 from pipeline.crawl.warc import part_warcs, read_response
-from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA, LEDGER_SCHEMA, LINKS_SCHEMA
+from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA, LEDGER_SCHEMA, LINKS_SCHEMA, LinkRecord
 from tests.crawl_server import CrawlServer, Site, bench_site, hostile_site, html, plain_site
 
 WARCIO = Path(sys.executable).parent / "warcio"
@@ -50,21 +51,7 @@ def write_links(path: Path, urls: list[str]) -> Path:
     rows = []
     for u in urls:
         host = urlsplit(u).hostname or ""
-        rows.append(
-            {
-                "url": u,
-                "domain": host,
-                "host": host,
-                "karma": 3,
-                "karma_max": 3,
-                "karma_sum": 3,
-                "n_posts": 1,
-                "post_ids": [],
-                "subreddits": [],
-                "first_seen": None,
-                "title": "",
-            }
-        )
+        rows.append(asdict(LinkRecord(u, host, host, 3, 3, 3, 1)))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_table(path, rows_to_table(rows, LINKS_SCHEMA))
     return path
