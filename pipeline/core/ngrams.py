@@ -23,12 +23,9 @@ SHINGLE_MULT = 0x9E3779B97F4A7C15
 BYTE_MULT_INV = pow(BYTE_MULT, -1, 1 << 64)
 
 # A character survives normalization iff it is alphanumeric or whitespace (str semantics):
-# punctuation and symbols go, so "Don't!" and "dont" hash alike. Lookup tables of constants,
-# built once: which BMP code points go, and which ASCII bytes go.
-_DROP_BMP = np.array([not (chr(c).isalnum() or chr(c).isspace()) for c in range(1 << 16)])
-_DROP_ASCII = bytes(c for c in range(128) if _DROP_BMP[c])
-# str.split() treats \x1c-\x1f as whitespace, bytes.split() does not: map them to spaces.
-_ASCII_TABLE = bytes(32 if 0x1C <= c <= 0x1F else c for c in range(256))
+# punctuation and symbols go, so "Don't!" and "dont" hash alike. The ASCII bytes that go, and
+# the ASCII whitespace other than the newline, which becomes a space.
+_DROP_ASCII = bytes(c for c in range(128) if not (chr(c).isalnum() or chr(c).isspace()))
 _ASCII_SPACE = bytes(32 if chr(c).isspace() and c != 10 else c for c in range(256))
 
 
@@ -143,35 +140,17 @@ def line_ngram_hashes(
     return fmix64_array(acc[keep]), line_of_word[:n_full][keep].astype(np.int64), lines_per_text
 
 
-def _keep_text_chars(text: str) -> str:
-    """NFKC, casefolded, everything but letters, digits and whitespace removed."""
-    t = unicodedata.normalize("NFKC", text).casefold()
-    cps = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    big = cps >= (1 << 16)
-    drop = _DROP_BMP[np.where(big, 0, cps)]
-    if big.any():
-        for i in np.flatnonzero(big):
-            c = chr(int(cps[i]))
-            drop[i] = not (c.isalnum() or c.isspace())
-    return cps[~drop].tobytes().decode("utf-32-le", "surrogatepass")
-
-
 def normalize(text: str) -> str:
     """NFKC, casefolded, punctuation and symbols removed, whitespace collapsed to one space."""
-    if text.isascii():
-        # ASCII is NFKC-invariant and casefold() == lower() on it.
-        data = text.lower().encode("ascii").translate(_ASCII_TABLE, _DROP_ASCII)
-        return b" ".join(data.split()).decode("ascii")
-    return " ".join(_keep_text_chars(text).split())
+    return b" ".join(normalized_buffer([text]).split()).decode("utf-8")
 
 
 def normalize_lines(text: str) -> list[str]:
-    """`[normalize(line) for line in text.split("\\n")]` in one pass over the text: a call per
+    """`[normalize(line) for line in text.split("\n")]` in one pass over the text: a call per
     document instead of per paragraph (NFKC never joins or makes a newline)."""
-    if text.isascii():
-        data = text.lower().encode("ascii").translate(_ASCII_TABLE, _DROP_ASCII)
-        return [b" ".join(line.split()).decode("ascii") for line in data.split(b"\n")]
-    return [" ".join(line.split()) for line in _keep_text_chars(text).split("\n")]
+    return [
+        b" ".join(line.split()).decode("utf-8") for line in normalized_buffer([text]).split(b"\n")
+    ]
 
 
 def text_hash(normalized: str) -> str:
