@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ WIKI = DATA / "wikipedia/enwiki-sample-pages-articles.xml.bz2"
 DUMPS = sorted((DATA / "reddit").glob("RS_v2_*.xz"))
 NEAR_COPY_SHARE = 0.015
 FRENCH_SHARE = 0.03
+ARCHIVED_SHARE = 0.02
 BOILERPLATE = [
     "Sign up for our newsletter to get the latest stories delivered to your inbox.",
     "Share this article on Facebook, Twitter and LinkedIn.",
@@ -180,6 +181,9 @@ def _row(i: int, picks: list[int], extra: str | None, r: np.ndarray) -> dict:
         "ellipsis_line_frac": 0.0,
         "boilerplate_hits": 0,
         "wiki_overlap": None,
+        # Dead links recovered from an archive, captured some days after the post.
+        "source": "wayback" if r[6] < ARCHIVED_SHARE else "live",
+        "captured_at": when + timedelta(days=1 + int(r[7] * 30)) if r[6] < ARCHIVED_SHARE else None,
     }
 
 
