@@ -336,7 +336,13 @@ def hostile_site(bomb_mb: int = 64) -> Site:
     bomb = gzip.compress(b"\0" * (bomb_mb << 20), compresslevel=9)
     s.static("/bomb", bomb, "text/html", [("Content-Encoding", "gzip")])
     page = html("gzipped", "Compressed on the wire. " * 20)
-    s.static("/gzip.html", gzip.compress(page), "text/html", [("Content-Encoding", "gzip")])
+    s.static(
+        "/gzip.html", gzip.compress(page, mtime=0), "text/html", [("Content-Encoding", "gzip")]
+    )
+    # Two gzip members: HTTP clients read both, a WARC reader stops after the first.
+    page = html("two members", "Half of it in each member. " * 20)
+    members = gzip.compress(page[:100], mtime=0) + gzip.compress(page[100:], mtime=0)
+    s.static("/gzip-members.html", members, "text/html", [("Content-Encoding", "gzip")])
     s.static("/doc.pdf", b"%PDF-1.4\n" + b"0" * 5000, "application/pdf")
     s.static("/notes.txt", b"plain text", "text/plain")
     s.static("/page.xhtml", html("xhtml", "An XHTML page."), "application/xhtml+xml")

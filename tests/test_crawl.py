@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
 import os
 import signal
@@ -117,6 +118,7 @@ HOSTILE = [
     ("/big-chunked", None, None, "too_large", "/big-chunked"),  # no length, cut while reading
     ("/bomb", None, None, "too_large", "/bomb"),  # 64 KB of gzip -> 64 MB
     ("/gzip.html", 200, "text/html", None, "/gzip.html"),
+    ("/gzip-members.html", 200, "text/html", None, "/gzip-members.html"),
     ("/doc.pdf", 200, "application/pdf", "bad_content_type", "/doc.pdf"),
     ("/notes.txt", 200, "text/plain", "bad_content_type", "/notes.txt"),
     ("/page.xhtml", 200, "application/xhtml+xml", None, "/page.xhtml"),
@@ -215,7 +217,7 @@ def test_hostile_stats_and_ledger(web, hostile_run):
     rows = fetch_rows(root)
     errors = Counter(r["error"] for r in rows.values() if r["error"] is not None)
     assert stats.n_in == len(rows)
-    assert stats.n_out == sum(1 for r in rows.values() if r["error"] is None) == 10
+    assert stats.n_out == sum(1 for r in rows.values() if r["error"] is None) == 11
     assert stats.dropped == errors
     stats.check()
     ledger = read_table(root / "ledger" / "crawl" / "part-00000.parquet")
@@ -249,7 +251,7 @@ def test_hostile_warc(web, hostile_run):
                 assert rec.rec_headers.get_header("WARC-Date")
             if rec.rec_type == "response":
                 assert rec.rec_headers.get_header("WARC-Payload-Digest").startswith("sha1:")
-    assert kinds == {"warcinfo": 1, "request": 10, "response": 10}
+    assert kinds == {"warcinfo": 1, "request": 11, "response": 11}
 
     def record(path: str):
         r = rows[web.url(0, path)]
@@ -259,10 +261,28 @@ def test_hostile_warc(web, hostile_run):
         assert uri == r["final_url"] and status == r["status"] and len(body) == r["bytes"]
         return {k.lower(): v for k, v in headers}, body
 
-    # Bodies are stored decoded, with headers that say so.
+    def raw_payload(path: str) -> bytes:
+        r = rows[web.url(0, path)]
+        with open(root / r["warc_file"], "rb") as f:
+            f.seek(r["warc_offset"])
+            rec = next(iter(ArchiveIterator(io.BytesIO(f.read(r["warc_length"])))))
+            return rec.raw_stream.read()
+
+    # A gzip body is stored as it came over the wire, with headers that say so; readers decode.
+    page = html("gzipped", "Compressed on the wire. " * 20)
     headers, body = record("/gzip.html")
-    assert body == html("gzipped", "Compressed on the wire. " * 20)
+    assert body == page
+    wire = gzip.compress(page, mtime=0)  # what the server sent
+    assert headers["content-encoding"] == "gzip" and headers["content-length"] == str(len(wire))
+    assert raw_payload("/gzip.html") == wire
+    # Two gzip members would read back as the first only: that body is stored decoded.
+    headers, body = record("/gzip-members.html")
+    assert body == html("two members", "Half of it in each member. " * 20)
     assert "content-encoding" not in headers and headers["content-length"] == str(len(body))
+    assert raw_payload("/gzip-members.html") == body
+    # Plain bodies are stored as they came.
+    headers, body = record("/ok.html")
+    assert "content-encoding" not in headers and raw_payload("/ok.html") == body
     # Charsets declared only in a meta tag: the bytes are kept exactly as served.
     _, body = record("/cp1251.html")
     assert "Привет" in body.decode("cp1251") and b'charset="windows-1251"' in body

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
+import io
 import ipaddress
+import subprocess
+import sys
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -14,7 +21,23 @@ from pipeline.crawl.guard import HostPolicy, is_forbidden_ip, parse_ip
 from pipeline.crawl.journal import Journal, last_warc_location, read_journal
 from pipeline.crawl.middlewares import retry_after_seconds
 from pipeline.crawl.spider import media_type, round_robin
-from pipeline.crawl.warc import WarcRotator, consistent_headers, part_warcs, read_response
+from pipeline.crawl.warc import (
+    WarcRotator,
+    consistent_headers,
+    is_single_gzip,
+    part_warcs,
+    read_response,
+)
+
+SCRAPINGHUB = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "data"
+    / "extraction"
+    / "scrapinghub"
+    / "html"
+)
 
 
 @pytest.mark.parametrize(
@@ -120,6 +143,72 @@ def test_consistent_headers() -> None:
         (b"X-A", b"1"),
         (b"Content-Length", b"1234"),
     ]
+
+
+def test_consistent_headers_keep_the_stored_coding() -> None:
+    h = [(b"Content-Encoding", b"gzip"), (b"Content-Length", b"99")]
+    assert consistent_headers(h, 50, b"gzip") == [
+        (b"Content-Encoding", b"gzip"),
+        (b"Content-Length", b"50"),
+    ]
+
+
+def test_is_single_gzip() -> None:
+    page = b"<html><body>" + b"words and more words " * 400 + b"</body></html>"
+    one = gzip.compress(page, mtime=0)
+    assert is_single_gzip(one, page)
+    assert not is_single_gzip(gzip.compress(page[:100]) + gzip.compress(page[100:]), page)
+    assert not is_single_gzip(one + b"trailing junk", page)
+    assert not is_single_gzip(one, page + b"x")  # decoded by someone else into other bytes
+    assert not is_single_gzip(zlib.compress(page), page)  # zlib (deflate), not gzip
+    assert not is_single_gzip(b"", b"")
+
+
+def test_warc_keeps_a_gzip_body_as_it_came(tmp_path: Path) -> None:
+    pages = [gzip.decompress(f.read_bytes()) for f in sorted(SCRAPINGHUB.glob("*.html.gz"))[:5]]
+    pages.append(b"")  # an empty gzip stream: stored blocks of nothing
+    w = WarcRotator(tmp_path, "part-00000", max_bytes=1 << 30, software="t", info={})
+    locs = []
+    for i, page in enumerate(pages):
+        wire = gzip.compress(page, compresslevel=6, mtime=0)
+        locs.append(
+            w.write(
+                f"http://site.test/{i}",
+                f"GET /{i} HTTP/1.1",
+                [(b"Host", b"site.test")],
+                200,
+                [(b"Content-Type", b"text/html")],
+                wire,
+                datetime(2024, 5, 1, tzinfo=UTC),
+                None,
+                content_encoding=b"gzip",
+            )
+        )
+    w.close()
+    warc = part_warcs(tmp_path / "crawl" / "warc", "part-00000")[0]
+    check = subprocess.run(
+        [str(Path(sys.executable).parent / "warcio"), "check", "-v", str(warc)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    data = warc.read_bytes()
+    for i, (page, loc) in enumerate(zip(pages, locs, strict=True)):
+        member = data[loc.offset : loc.offset + loc.length]
+        # One whole gzip member per record: gzip itself checks its CRC and length.
+        record = gzip.decompress(member)
+        wire = gzip.compress(page, compresslevel=6, mtime=0)
+        assert record.endswith(b"\r\n\r\n" + wire + b"\r\n\r\n")
+        uri, status, headers, body = read_response(warc, loc.offset, loc.length)
+        assert (uri, status, body) == (f"http://site.test/{i}", 200, page)
+        assert ("Content-Encoding", "gzip") in headers
+        assert ("Content-Length", str(len(wire))) in headers
+        rec = next(iter(ArchiveIterator(io.BytesIO(member))))
+        digest = base64.b32encode(hashlib.sha1(wire).digest()).decode()
+        assert rec.rec_headers.get_header("WARC-Payload-Digest") == f"sha1:{digest}"
+        # The payload is stored, not deflated again: the member is the wire bytes plus headers.
+        assert len(wire) < loc.length < len(wire) + 1200
 
 
 def test_journal_torn_tail_and_foreign_header(tmp_path: Path) -> None:

@@ -36,6 +36,9 @@ from pipeline.crawl.guard import (
 )
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
+# request.meta key: the gzip body as it came over the wire, before Scrapy decoded it, for the
+# WARC record (pipeline.crawl.warc keeps such bodies as they came).
+WIRE_GZIP = "wire_gzip"
 
 
 class Refused(IgnoreRequest):
@@ -115,8 +118,9 @@ class GuardMiddleware(_PolicyMiddleware):
 
 class ResponseCheckMiddleware(_PolicyMiddleware):
     """Runs on each response before it is decoded: refuses a connection that landed on a
-    forbidden address (belt and braces behind the resolver), and keeps a download stopped for
-    its content type from being decoded (a cut gzip stream would only raise)."""
+    forbidden address (belt and braces behind the resolver), keeps a download stopped for its
+    content type from being decoded (a cut gzip stream would only raise), and keeps a gzip
+    body as it came (WIRE_GZIP)."""
 
     def process_response(
         self, request: Request, response: Response, spider: Any = None
@@ -132,6 +136,14 @@ class ResponseCheckMiddleware(_PolicyMiddleware):
             raise Refused("blocked_address", f"{host} -> {ip}")
         if "download_stopped" in response.flags and b"Content-Encoding" in response.headers:
             del response.headers[b"Content-Encoding"]
+        # Every response overwrites it, so a retried or redirected request never carries an
+        # earlier answer's body to the spider.
+        request.meta[WIRE_GZIP] = (
+            response.body
+            if response.headers.getlist(b"Content-Encoding") == [b"gzip"]
+            and "download_stopped" not in response.flags
+            else None
+        )
         return response
 
 

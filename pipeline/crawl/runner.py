@@ -56,6 +56,14 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         # tasks per response to drain that nothing, a third of the CPU at 400 pages/s.
         "CONCURRENT_ITEMS": 1,
         "COOKIES_ENABLED": False,
+        # Scrapy's defaults, plus gzip only: a gzip body goes into the WARC file as it came
+        # (pipeline.crawl.warc), where br or zstd would be decoded and compressed again, and
+        # zstd is a coding WARC readers do not decode.
+        "DEFAULT_REQUEST_HEADERS": {
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "Accept-Language": "en",
+            "Accept-Encoding": "gzip, deflate",
+        },
         # The spider hands out the next links from its callbacks: no page is another's referrer.
         "REFERER_ENABLED": False,
         "METAREFRESH_ENABLED": False,

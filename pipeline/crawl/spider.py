@@ -36,8 +36,9 @@ from pipeline.core.progress import PartProgress
 from pipeline.crawl.deadpage import judge_page
 from pipeline.crawl.feeder import HostFeeder
 from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
-from pipeline.crawl.middlewares import Refused
+from pipeline.crawl.middlewares import WIRE_GZIP, Refused
 from pipeline.crawl.sink import ArchiveSink
+from pipeline.crawl.warc import is_single_gzip
 
 # Requests a callback hands out after its outcome: the freed place, and room to grow.
 REFILL = 4
@@ -239,14 +240,17 @@ class Recorder:
             detail=detail,
         )
         warc_kwargs = None
+        wire = meta.pop(WIRE_GZIP, None)
         if error is None and self.sink is not None:
+            encoded = wire is not None and is_single_gzip(wire, response.body)
             warc_kwargs = {
                 "url": response.url,
                 "request_line": f"GET {_path_of(response.url)} HTTP/1.1",
                 "request_headers": _request_headers(response),
                 "status": response.status,
                 "headers": _header_pairs(response.headers),
-                "body": response.body,
+                "body": wire if encoded else response.body,
+                "content_encoding": b"gzip" if encoded else None,
                 "fetched_at": now,
                 "ip_address": str(response.ip_address) if response.ip_address else None,
             }
