@@ -4,6 +4,7 @@ hosts at once. Real crawls (run_part, a Scrapy subprocess) against tests/crawl_s
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import Counter
 
 import pytest
@@ -142,3 +143,50 @@ def test_feeder_order_and_limits() -> None:
         f.done(u)
     f.done("http://one.test/0")  # a second outcome for a link changes nothing
     assert f.next() is None and f.finished()
+
+
+def _throttle_after(cls: type, answers: list[tuple[float, int]]) -> list[float]:
+    """A site's delay after each (latency, status) answer, under a real Scrapy crawler."""
+    from scrapy import Request
+    from scrapy.core.downloader import Slot
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+
+    crawler = get_crawler(
+        settings_dict={
+            "AUTOTHROTTLE_ENABLED": True,
+            "AUTOTHROTTLE_TARGET_CONCURRENCY": 2.0,
+            "AUTOTHROTTLE_MAX_DELAY": 30.0,
+            "DOWNLOAD_DELAY": 0.0,
+        }
+    )
+    throttle = cls(crawler)
+    throttle.mindelay, throttle.maxdelay = 0.0, 30.0
+    no_jitter = "jitter" in inspect.signature(Slot).parameters  # Scrapy >= 2.19
+    slot = Slot(2, 1.0, **({"jitter": 0.0} if no_jitter else {"randomize_delay": False}))
+    delays = []
+    for latency, status in answers:
+        request = Request("http://a.test/x", meta={"download_slot": "a.test"})
+        response = HtmlResponse(request.url, status=status, body=b"<html></html>", request=request)
+        throttle._adjust_delay(slot, latency, response)
+        delays.append(round(slot.delay, 3))
+    return delays
+
+
+def test_median_throttle_ignores_one_slow_answer() -> None:
+    from scrapy.extensions.throttle import AutoThrottle
+
+    from pipeline.crawl.throttle import MedianThrottle
+
+    steady = [(0.4, 200)] * 5
+    spike = steady + [(4.0, 200)] + steady[:2]
+    # Scrapy's AutoThrottle: one 4 s answer among 0.4 s ones sets the delay to 2 s.
+    assert _throttle_after(AutoThrottle, spike)[5] == 2.0
+    # The median keeps the site at 0.4 / 2 throughout.
+    assert _throttle_after(MedianThrottle, spike) == [0.2] * 8
+    # A site that stays slow is slowed down once slow answers are half the window.
+    slow = _throttle_after(MedianThrottle, steady + [(4.0, 200)] * 6)
+    assert slow[:9] == [0.2] * 9 and slow[9:] == [2.0, 2.0]
+    # Fast error pages never lower the delay.
+    errors = _throttle_after(MedianThrottle, [(4.0, 200)] * 3 + [(0.01, 404)] * 5)
+    assert errors == [2.0] * 8

@@ -437,7 +437,7 @@ class CrawlConfig(Section):
     )
     concurrent_per_domain: int = Field(2, ge=1, description="concurrency per site")
     autothrottle: bool = Field(
-        True, description="Scrapy AutoThrottle: adapt delays to each site's latency"
+        True, description="AutoThrottle: pace each site by the median of its last 9 latencies"
     )
     autothrottle_target_concurrency: float = Field(
         2.0, gt=0, description="AutoThrottle's target requests in flight per site"

@@ -42,6 +42,10 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         "AUTOTHROTTLE_TARGET_CONCURRENCY": cfg.autothrottle_target_concurrency,
         "AUTOTHROTTLE_START_DELAY": cfg.autothrottle_start_delay,
         "AUTOTHROTTLE_MAX_DELAY": cfg.autothrottle_max_delay,
+        "EXTENSIONS": {
+            "scrapy.extensions.throttle.AutoThrottle": None,
+            "pipeline.crawl.throttle.MedianThrottle": 0,
+        },
         "DOWNLOAD_TIMEOUT": cfg.download_timeout,
         "DNS_TIMEOUT": cfg.dns_timeout,
         "RETRY_ENABLED": cfg.retry_times > 0,
