@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -145,48 +146,70 @@ def test_feeder_order_and_limits() -> None:
     assert f.next() is None and f.finished()
 
 
-def _throttle_after(cls: type, answers: list[tuple[float, int]]) -> list[float]:
-    """A site's delay after each (latency, status) answer, under a real Scrapy crawler."""
-    from scrapy import Request
+def _delays(pace: Any, answers: list[tuple[float, int]]) -> list[float]:
+    """A site's delay after each (latency, status) answer."""
     from scrapy.core.downloader import Slot
-    from scrapy.http import HtmlResponse
-    from scrapy.utils.test import get_crawler
 
-    crawler = get_crawler(
-        settings_dict={
-            "AUTOTHROTTLE_ENABLED": True,
-            "AUTOTHROTTLE_TARGET_CONCURRENCY": 2.0,
-            "AUTOTHROTTLE_MAX_DELAY": 30.0,
-            "DOWNLOAD_DELAY": 0.0,
-        }
-    )
-    throttle = cls(crawler)
-    throttle.mindelay, throttle.maxdelay = 0.0, 30.0
     no_jitter = "jitter" in inspect.signature(Slot).parameters  # Scrapy >= 2.19
     slot = Slot(2, 1.0, **({"jitter": 0.0} if no_jitter else {"randomize_delay": False}))
     delays = []
     for latency, status in answers:
-        request = Request("http://a.test/x", meta={"download_slot": "a.test"})
-        response = HtmlResponse(request.url, status=status, body=b"<html></html>", request=request)
-        throttle._adjust_delay(slot, latency, response)
+        pace(slot, latency, status)
         delays.append(round(slot.delay, 3))
     return delays
 
 
 def test_median_throttle_ignores_one_slow_answer() -> None:
     from scrapy.extensions.throttle import AutoThrottle
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
 
+    from pipeline.crawl.runner import scrapy_settings
     from pipeline.crawl.throttle import MedianThrottle
+
+    crawler = get_crawler(settings_dict=scrapy_settings(fast_cfg(autothrottle=True)))
+    scrapy_throttle, median_throttle = AutoThrottle(crawler), MedianThrottle(crawler)
+    for t in (scrapy_throttle, median_throttle):
+        t.mindelay, t.maxdelay = 0.0, 30.0
+    median_throttle.target_concurrency = scrapy_throttle.target_concurrency = 2.0
+
+    def scrapy_pace(slot: Any, latency: float, status: int) -> None:
+        scrapy_throttle._adjust_delay(slot, latency, HtmlResponse("http://a.test/", status=status))
+
+    def median_pace(slot: Any, latency: float, status: int) -> None:
+        median_throttle.pace("a.test", slot, latency, status)
 
     steady = [(0.4, 200)] * 5
     spike = steady + [(4.0, 200)] + steady[:2]
     # Scrapy's AutoThrottle: one 4 s answer among 0.4 s ones sets the delay to 2 s.
-    assert _throttle_after(AutoThrottle, spike)[5] == 2.0
+    assert _delays(scrapy_pace, spike)[5] == 2.0
     # The median keeps the site at 0.4 / 2 throughout.
-    assert _throttle_after(MedianThrottle, spike) == [0.2] * 8
+    assert _delays(median_pace, spike) == [0.2] * 8
     # A site that stays slow is slowed down once slow answers are half the window.
-    slow = _throttle_after(MedianThrottle, steady + [(4.0, 200)] * 6)
+    median_throttle._recent.clear()
+    slow = _delays(median_pace, steady + [(4.0, 200)] * 6)
     assert slow[:9] == [0.2] * 9 and slow[9:] == [2.0, 2.0]
     # Fast error pages never lower the delay.
-    errors = _throttle_after(MedianThrottle, [(4.0, 200)] * 3 + [(0.01, 404)] * 5)
-    assert errors == [2.0] * 8
+    median_throttle._recent.clear()
+    assert _delays(median_pace, [(4.0, 200)] * 3 + [(0.01, 404)] * 5) == [2.0] * 8
+
+
+def test_throttle_paces_a_real_crawl(tmp_path) -> None:
+    """Through a real crawl: the extension gets every answer (a broken signal handler only
+    logs an error and leaves every site at the start delay) and sets delays from latencies."""
+    site = slow_site(pages=12, delay=0.05)
+    server = CrawlServer([site]).start()
+    try:
+        urls = [server.url(0, f"/p/{i}.html") for i in range(12)]
+        links = write_links(tmp_path / "links" / "part-00000.parquet", urls)
+        cfg = fast_cfg(autothrottle=True, autothrottle_start_delay=5.0)
+        stats = run_part(links, tmp_path, cfg)
+    finally:
+        server.stop()
+    log = (tmp_path / "crawl" / "logs" / "part-00000.log").read_text()
+    assert "ERROR" not in log, log[-3000:]
+    assert stats.n_out == 12
+    # With the start delay of 5 s never lowered, 12 pages would take about a minute.
+    rows = fetch_rows(tmp_path)
+    span = max(r["fetched_at"] for r in rows.values()) - min(r["fetched_at"] for r in rows.values())
+    assert span.total_seconds() < 20

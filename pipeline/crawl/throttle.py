@@ -38,14 +38,19 @@ class MedianThrottle(AutoThrottle):
             self._recent.move_to_end(key)
         return recent
 
-    def _adjust_delay(self, slot: Any, latency: float, response: Any) -> None:
-        key = response.meta.get("download_slot")
-        if key is None:
-            super()._adjust_delay(slot, latency, response)
+    def _response_downloaded(self, response: Any, request: Any, spider: Any = None) -> None:
+        # The response is not tied to its request yet here: the site comes from the request.
+        key = request.meta.get("download_slot")
+        slot = self.crawler.engine.downloader.slots.get(key) if key is not None else None
+        latency = request.meta.get("download_latency")
+        if latency is None or slot is None or request.meta.get("autothrottle_dont_adjust_delay"):
             return
+        self.pace(key, slot, latency, response.status)
+
+    def pace(self, key: str, slot: Any, latency: float, status: int) -> None:
         recent = self._latencies(key)
         recent.append(latency)
         new_delay = min(max(self.mindelay, median(recent) / self.target_concurrency), self.maxdelay)
-        if response.status != 200 and new_delay <= slot.delay:
+        if status != 200 and new_delay <= slot.delay:
             return
         slot.delay = new_delay
