@@ -140,7 +140,8 @@ class ResponseCheckMiddleware(_PolicyMiddleware):
         # earlier answer's body to the spider.
         request.meta[WIRE_GZIP] = (
             response.body
-            if response.headers.getlist(b"Content-Encoding") == [b"gzip"]
+            if [c.strip().lower() for c in response.headers.getlist(b"Content-Encoding")]
+            == [b"gzip"]
             and "download_stopped" not in response.flags
             else None
         )
