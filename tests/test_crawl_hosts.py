@@ -146,6 +146,28 @@ def test_feeder_order_and_limits() -> None:
     assert f.next() is None and f.finished()
 
 
+def test_feeder_gives_a_free_slot_to_the_site_with_most_links_left() -> None:
+    sizes = {"a.test": 10, "b.test": 3, "c.test": 4}
+    f = HostFeeder([f"http://{h}/{i}" for h, n in sizes.items() for i in range(n)], per_host=1)
+    assert [f.next() for _ in range(3)] == ["http://a.test/0", "http://c.test/0", "http://b.test/0"]
+    # b.test's outcome comes first, then a.test's: a.test (9 left) goes before b.test (2 left).
+    f.done("http://b.test/0")
+    f.done("http://a.test/0")
+    f.done("http://c.test/0")
+    assert [f.next() for _ in range(3)] == ["http://a.test/1", "http://c.test/1", "http://b.test/1"]
+    assert f.next() is None
+    # Each site is handed out once per free slot, whatever the order of outcomes.
+    order = []
+    for _ in range(20):
+        for url in list(f._site_of_link):
+            f.done(url)
+        order += [u for u in iter(f.next, None)]
+    assert sorted(order) == sorted(f"http://{h}/{i}" for h, n in sizes.items() for i in range(2, n))
+    for url in list(f._site_of_link):
+        f.done(url)
+    assert f.finished()
+
+
 def _delays(pace: Any, answers: list[tuple[float, int]]) -> list[float]:
     """A site's delay after each (latency, status) answer."""
     from scrapy.core.downloader import Slot

@@ -6,13 +6,17 @@ middlewares, where the per-site queue does not count them). A part whose first s
 thousands of links thus filled the whole crawl's concurrency with requests waiting on one
 robots.txt, or on one dead host. The feeder hands out a site's links only while it has fewer
 than `per_host` of them outstanding (asked for, no outcome yet), sites already under way
-before new ones, and new sites by most links first: the largest sites, whose politeness-bound
-crawl is the longest, run from the start to the end instead of becoming the part's tail.
+before new ones, and both by most links left first. The largest sites' politeness-bound crawl
+is the part's critical path: they start first, and whenever a request slot frees, a site with
+more links left gets it before one with fewer, so they stay at `per_host` in flight instead of
+queueing behind the part's many small sites (on the benchmark web, a part ended about one
+second per link of its largest site when sites took turns in arrival order).
 Scheduler and downloader queues stay small, so memory stays that of the links themselves.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -31,7 +35,9 @@ class HostFeeder:
             self.queues.setdefault(site_of(u), deque()).append(u)
         self.new = sorted(self.queues, key=lambda h: (-len(self.queues[h]), h))
         self._next_new = 0
-        self.ready: deque[str] = deque()  # sites under way with room for another request
+        # Sites under way with room for another request: (-links left, order offered, site).
+        self.ready: list[tuple[int, int, str]] = []
+        self._offers = 0
         self._in_ready: set[str] = set()
         self.outstanding: dict[str, int] = {}
         self._site_of_link: dict[str, str] = {}
@@ -50,7 +56,7 @@ class HostFeeder:
     def next(self) -> str | None:
         """The next link to request, or None while every site with links left is at its limit."""
         while self.ready:
-            site = self.ready.popleft()
+            site = heapq.heappop(self.ready)[2]
             self._in_ready.discard(site)
             if self.queues[site] and self.outstanding[site] < self.per_host:
                 return self._take(site)
@@ -72,7 +78,8 @@ class HostFeeder:
         room = self.queues[site] and self.outstanding[site] < self.per_host
         if room and site not in self._in_ready:
             self._in_ready.add(site)
-            self.ready.append(site)
+            self._offers += 1
+            heapq.heappush(self.ready, (-len(self.queues[site]), self._offers, site))
 
     def done(self, url: str) -> None:
         """The link has its outcome; its site may have another request."""
