@@ -235,3 +235,34 @@ def test_throttle_paces_a_real_crawl(tmp_path) -> None:
     rows = fetch_rows(tmp_path)
     span = max(r["fetched_at"] for r in rows.values()) - min(r["fetched_at"] for r in rows.values())
     assert span.total_seconds() < 20
+
+
+def test_a_timed_out_request_still_counts_at_the_server(tmp_path) -> None:
+    """A request we stopped waiting for is still being worked on at the server: its retry and
+    the site's next pages wait one more timeout, so the server never sees more than
+    concurrent_per_domain of our requests at once."""
+    site = slow_site(30, 0.05)
+
+    async def stuck(req: Req, w: asyncio.StreamWriter) -> Resp:
+        await asyncio.sleep(1.5)  # past the 1 s timeout, done before a second one ends
+        return Resp(200, html("late", "Too late. " * 20), [("Content-Type", "text/html")])
+
+    site.prefix("/stuck/", stuck)
+    server = CrawlServer([site]).start()
+    try:
+        # Pages answered between the stuck ones keep the host from being given up.
+        urls = [server.url(0, f"/p/{i}.html") for i in range(30)]
+        urls[10:10] = [server.url(0, "/stuck/0.html")]
+        urls[21:21] = [server.url(0, "/stuck/1.html")]
+        links = write_links(tmp_path / "links" / "part-00000.parquet", urls)
+        cfg = fast_cfg(
+            concurrent_per_domain=2, autothrottle=False, retry_times=1, host_max_failures=10
+        )
+        stats = run_part(links, tmp_path, cfg)
+        most = server.max_inflight[server.ports[0]]
+        stuck_requests = server.fetched(0, "/stuck/0.html") + server.fetched(0, "/stuck/1.html")
+    finally:
+        server.stop()
+    assert stats.n_out == 30 and stats.dropped == {"timeout": 2}
+    assert stuck_requests == 4  # each tried twice (one retry)
+    assert most == 2

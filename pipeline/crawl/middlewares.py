@@ -20,10 +20,11 @@ from urllib.parse import urljoin, urlsplit
 from scrapy import Request, signals
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
+from scrapy.exceptions import CannotResolveHostError, DownloadTimeoutError, IgnoreRequest
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet import error as txerror
 from twisted.internet.defer import Deferred
 from w3lib.url import safe_url_string
 
@@ -213,11 +214,13 @@ def retry_after_seconds(value: bytes | None, cap: float, now: datetime | None = 
 class RetryAfterMiddleware(RetryMiddleware):
     """Scrapy's retries, plus: a 429/503 with Retry-After pauses the whole site (its download
     slot) for that long, capped, so neither the retry nor the site's other pages arrive before
-    the server asked; and a name the guard refused is not retried."""
+    the server asked; a timeout pauses the site for one more timeout; and a name the guard
+    refused is not retried."""
 
     def __init__(self, settings: Any):
         super().__init__(settings)
         self.max_retry_after = settings.getfloat("WEBTEXT_MAX_RETRY_AFTER")
+        self.download_timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
         self._paused_until: dict[str, float] = {}
 
     @classmethod
@@ -280,6 +283,12 @@ class RetryAfterMiddleware(RetryMiddleware):
         host = normalize_host(urlsplit(request.url).hostname or "")
         if isinstance(exception, CannotResolveHostError) and host in BLOCKED_NAMES:
             return None
+        if isinstance(exception, (DownloadTimeoutError, txerror.TimeoutError)):
+            # We gave up on the request, but the server may still be working on it: the site
+            # gets nothing new (retry included) for another timeout's length, or the server
+            # would see concurrent_per_domain + 1 of our requests at once.
+            timeout = request.meta.get("download_timeout", self.download_timeout)
+            self._pause_site(request, float(timeout))
         return super().process_exception(request, exception)
 
 
