@@ -437,7 +437,11 @@ class CrawlConfig(Section):
     )
     concurrent_per_domain: int = Field(2, ge=1, description="concurrency per site")
     autothrottle: bool = Field(
-        True, description="AutoThrottle: pace each site by the median of its last 9 latencies"
+        False,
+        description=(
+            "AutoThrottle: pace each site by the median of its last 9 latencies; off because at a "
+            "target equal to concurrent_per_domain it only adds delays to what the cap allows"
+        ),
     )
     autothrottle_target_concurrency: float = Field(
         2.0, gt=0, description="AutoThrottle's target requests in flight per site"
