@@ -18,11 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scrapy import Request
-from scrapy.exceptions import (
-    CannotResolveHostError,
-    DownloadConnectionRefusedError,
-    DownloadTimeoutError,
-)
+from scrapy.exceptions import DownloadConnectionRefusedError
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import error as txerror
@@ -30,7 +26,7 @@ from twisted.internet.defer import Deferred
 
 from pipeline.crawl.feeder import site_of as host_key
 from pipeline.crawl.guard import BlockedAddressError
-from pipeline.crawl.middlewares import Refused
+from pipeline.crawl.middlewares import DNS_FAILURES, TIMEOUTS, Refused
 
 _ATTEMPT = "_webtext_host_attempt"  # meta: this request is counted in flight for its host
 LAST_FAILURE = "webtext_last_failure"  # meta: error class of the request's previous attempt
@@ -46,9 +42,9 @@ def unreachable_reason(exc: BaseException) -> str | None:
         return None  # the guard's refusal, not the host's fault
     if isinstance(exc, Refused):
         return "dns" if exc.reason == "dns" and not isinstance(exc, GivenUp) else None
-    if isinstance(exc, (DownloadTimeoutError, txerror.TimeoutError)):
+    if isinstance(exc, TIMEOUTS):
         return "timeout"
-    if isinstance(exc, (CannotResolveHostError, txerror.DNSLookupError)):
+    if isinstance(exc, DNS_FAILURES):
         return "dns"
     if isinstance(exc, (DownloadConnectionRefusedError, txerror.ConnectError)):
         return "connection"

@@ -37,6 +37,10 @@ from pipeline.crawl.guard import (
 )
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
+# What a request that ran out of time raises (Scrapy's own class, and Twisted's from below it).
+TIMEOUTS = (DownloadTimeoutError, txerror.TimeoutError)
+# ...and one whose host name did not resolve.
+DNS_FAILURES = (CannotResolveHostError, txerror.DNSLookupError)
 # request.meta key: the gzip body as it came over the wire, before Scrapy decoded it, for the
 # WARC record (pipeline.crawl.warc keeps such bodies as they came).
 WIRE_GZIP = "wire_gzip"
@@ -283,7 +287,7 @@ class RetryAfterMiddleware(RetryMiddleware):
         host = normalize_host(urlsplit(request.url).hostname or "")
         if isinstance(exception, CannotResolveHostError) and host in BLOCKED_NAMES:
             return None
-        if isinstance(exception, (DownloadTimeoutError, txerror.TimeoutError)):
+        if isinstance(exception, TIMEOUTS):
             # We gave up on the request, but the server may still be working on it: the site
             # gets nothing new (retry included) for another timeout's length, or the server
             # would see concurrent_per_domain + 1 of our requests at once.

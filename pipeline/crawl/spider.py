@@ -17,11 +17,9 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy import signals
 from scrapy.exceptions import (
-    CannotResolveHostError,
     DownloadCancelledError,
     DownloadConnectionRefusedError,
     DownloadFailedError,
-    DownloadTimeoutError,
     IgnoreRequest,
     NotSupported,
     ResponseDataLossError,
@@ -36,7 +34,7 @@ from pipeline.core.progress import PartProgress
 from pipeline.crawl.deadpage import judge_page
 from pipeline.crawl.feeder import HostFeeder
 from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
-from pipeline.crawl.middlewares import WIRE_GZIP, Refused
+from pipeline.crawl.middlewares import DNS_FAILURES, TIMEOUTS, WIRE_GZIP, Refused
 from pipeline.crawl.sink import ArchiveSink
 from pipeline.crawl.warc import is_single_gzip
 
@@ -86,9 +84,9 @@ def classify_failure(failure: Failure, url: str) -> tuple[str, str]:
         return "other", msg
     if isinstance(exc, DownloadCancelledError) or (isinstance(exc, StopDownload) and exc.fail):
         return "too_large", msg
-    if isinstance(exc, (DownloadTimeoutError, txerror.TimeoutError)):
+    if isinstance(exc, TIMEOUTS):
         return "timeout", msg
-    if isinstance(exc, (CannotResolveHostError, txerror.DNSLookupError)):
+    if isinstance(exc, DNS_FAILURES):
         host = normalize_host(urlsplit(url).hostname or "")
         if host in BLOCKED_NAMES:
             return "blocked_address", f"{host} -> {BLOCKED_NAMES[host]}"
