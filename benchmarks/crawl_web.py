@@ -39,6 +39,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # also when run as a script (--serve)
+
+from tests.crawl_server import read_request
+
 PAGES_DIR = REPO.parent / "shared" / "data" / "extraction" / "scrapinghub" / "html"
 DNS_ENV = "WEBTEXT_BENCH_DNS"
 ROBOTS = b"User-agent: *\nDisallow: /private/\n"
@@ -242,17 +246,8 @@ class BenchServer:
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                target = lines[0].split(" ")[1] if lines[0].count(" ") >= 2 else "/"
-                headers = {}
-                for line in lines[1:]:
-                    k, _, v = line.partition(":")
-                    headers[k.strip().lower()] = v.strip()
+            while (request := await read_request(reader)) is not None:
+                _method, target, headers = request
                 host = headers.get("host", "").rsplit(":", 1)[0].lower()
                 if target == "/__stats__":
                     await self._reply(writer, 200, json.dumps(self.stats()).encode(), "json")

@@ -64,6 +64,23 @@ def html(title: str, body: str, charset: str | None = None) -> bytes:
     ).encode(charset or "utf-8")
 
 
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str]] | None:
+    """(method, target, headers with lower-case names) of the connection's next request; None
+    once the client is gone."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = (lines[0].split(" ") + ["", ""])[:3]
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    return method, target, headers
+
+
 def encode_response(resp: Resp) -> bytes:
     lines = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}"]
     names = {k.lower() for k, _ in resp.headers}
@@ -182,18 +199,8 @@ class CrawlServer:
     async def _serve(self, site: Site, reader: asyncio.StreamReader, writer: Writer) -> None:
         port = writer.get_extra_info("sockname")[1]
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = (lines[0].split(" ") + ["", ""])[:3]
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        k, v = line.split(":", 1)
-                        headers[k.strip().lower()] = v.strip()
+            while (request := await read_request(reader)) is not None:
+                method, target, headers = request
                 serving = site
                 if target.startswith(("http://", "https://")):
                     vhost = target.split("/", 3)[2].lower()
