@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.core.io import read_table
 from pipeline.crawl import run_part
-from pipeline.crawl.feeder import HostFeeder
+from pipeline.crawl.feeder import HostFeeder, first_contact_links
 from schemas.records import CRAWL_ERRORS
 from tests.crawl_server import CrawlServer, Req, Resp, Site, html, plain_site
 from tests.test_crawl import fast_cfg, fetch_rows, socket_free_port, write_links
@@ -166,6 +166,42 @@ def test_feeder_gives_a_free_slot_to_the_site_with_most_links_left() -> None:
     for url in list(f._site_of_link):
         f.done(url)
     assert f.finished()
+
+
+def test_feeder_starts_new_sites_before_small_ones_under_way() -> None:
+    """A site not contacted yet may hang for a minute whatever its size: it counts as
+    `first_contact` links against the sites under way, so it is not left for the part's end."""
+    sizes = {"big.test": 12, "mid.test": 5, "one.test": 1, "two.test": 1}
+    urls = [f"http://{h}/{i}" for h, n in sizes.items() for i in range(n)]
+    f = HostFeeder(urls, per_host=1, first_contact=5)
+    assert [f.next() for _ in range(2)] == ["http://big.test/0", "http://mid.test/0"]
+    f.done("http://big.test/0")
+    f.done("http://mid.test/0")
+    # big.test (11 left) keeps its slot ahead of a new site; mid.test (4 left, fewer than
+    # first_contact) gives way to the new sites, then takes its turn.
+    assert [f.next() for _ in range(4)] == [
+        "http://big.test/1",
+        "http://one.test/0",
+        "http://two.test/0",
+        "http://mid.test/1",
+    ]
+    # Without it (first_contact 0, the order before): the small new sites come last.
+    g = HostFeeder(urls, per_host=1)
+    assert [g.next() for _ in range(2)] == ["http://big.test/0", "http://mid.test/0"]
+    g.done("http://big.test/0")
+    g.done("http://mid.test/0")
+    assert [g.next() for _ in range(3)] == [
+        "http://big.test/1",
+        "http://mid.test/1",
+        "http://one.test/0",
+    ]
+
+
+def test_first_contact_links_is_the_dead_host_chain_in_links() -> None:
+    # Defaults: 2 per site, 15 s timeout, given up after 3 failures: robots.txt and three
+    # attempts with pauses, about 60 s, in which a site under way gets 120 answers at 1 s.
+    assert first_contact_links(2, 15.0, 3) == 120
+    assert first_contact_links(1, 10.0, 1, rtt=0.5) == 40
 
 
 def _delays(pace: Any, answers: list[tuple[float, int]]) -> list[float]:

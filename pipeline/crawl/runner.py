@@ -32,6 +32,10 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
     mw = "pipeline.crawl.middlewares"
     return {
         "BOT_NAME": "webtext",
+        # Twisted's own epoll reactor: Scrapy's default asyncio one costs about 8% more CPU per
+        # page here (single-part runs, 24.7 vs 27.0 s for 6,000 links); nothing in the crawl
+        # needs asyncio (Scrapy's sleep and call_later work on either).
+        "TWISTED_REACTOR": "twisted.internet.epollreactor.EPollReactor",
         "USER_AGENT": cfg.user_agent,
         "ROBOTSTXT_OBEY": cfg.obey_robots,
         "CONCURRENT_REQUESTS": cfg.concurrent_requests,
@@ -79,7 +83,19 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         # ten slow names stall every new host of the part.
         "REACTOR_THREADPOOL_MAXSIZE": cfg.dns_threads,
         "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
+        # Per-request machinery the crawl does not use: each middleware is a coroutine hop
+        # per request and per response. DownloaderStats also serializes every whole response
+        # to count its bytes.
+        "DOWNLOADER_STATS": False,
+        "SPIDER_MIDDLEWARES": {
+            "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+            "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+            "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+        },
         "DOWNLOADER_MIDDLEWARES": {
+            # No allowed_domains, no HTTP auth.
+            "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+            "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
             f"{mw}.GuardMiddleware": 40,
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             f"{mw}.SharedRobotsTxtMiddleware": 100,

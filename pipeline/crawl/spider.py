@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 
 from pipeline.core.progress import PartProgress
 from pipeline.crawl.deadpage import judge_page
-from pipeline.crawl.feeder import HostFeeder
+from pipeline.crawl.feeder import HostFeeder, first_contact_links
 from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
 from pipeline.crawl.middlewares import DNS_FAILURES, TIMEOUTS, WIRE_GZIP, Refused
 from pipeline.crawl.sink import ArchiveSink
@@ -317,9 +317,15 @@ class LinkSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         # Links go out site by site as earlier ones finish (pipeline/crawl/feeder.py), not all
         # at once into Scrapy's scheduler.
-        per_host = self.crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
+        settings = self.crawler.settings
+        per_host = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
+        first_contact = first_contact_links(
+            per_host,
+            settings.getfloat("DOWNLOAD_TIMEOUT"),
+            settings.getint("WEBTEXT_HOST_MAX_FAILURES", 3),
+        )
         feeder = self.feeder = HostFeeder(
-            [u for u in self.links if u not in self.recorder.done], per_host
+            [u for u in self.links if u not in self.recorder.done], per_host, first_contact
         )
         self._health = getattr(self.crawler, "webtext_host_health", None)
         engine = self.crawler.engine
