@@ -208,8 +208,10 @@ class BenchServer:
         self.requests: Counter[str] = Counter()  # by kind
         self.attempts_dead: Counter[str] = Counter()
         self.busy_seconds: Counter[str] = Counter()  # request-seconds by kind
+        self.drawn_seconds: Counter[str] = Counter()  # the latencies drawn, by kind
         self.samples: list[tuple[float, int]] = []
         self.bytes_sent = 0
+        self.connections = 0
         self.t0 = time.monotonic()
         self.cpu0 = time.process_time()
         self.seen_hosts: set[str] = set()
@@ -236,8 +238,10 @@ class BenchServer:
             "dead_attempts_total": sum(self.attempts_dead.values()),
             "dead_hosts_tried": len(self.attempts_dead),
             "busy_seconds": {k: round(v, 1) for k, v in self.busy_seconds.items()},
+            "drawn_seconds": {k: round(v, 1) for k, v in self.drawn_seconds.items()},
             "samples": self.samples,
             "bytes_sent": self.bytes_sent,
+            "connections": self.connections,
             "server_cpu_s": round(time.process_time() - self.cpu0, 2),
         }
 
@@ -245,6 +249,7 @@ class BenchServer:
         self.__init__(self.spec, self.dead, self.pages)  # type: ignore[misc]
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while (request := await read_request(reader)) is not None:
                 _method, target, headers = request
@@ -291,7 +296,9 @@ class BenchServer:
             # A client that gives up (timeout) closes the connection: from then on the request
             # is no longer in flight, even though its answer would still be on its way.
             gone = asyncio.ensure_future(reader.read(1))
-            done, _ = await asyncio.wait({gone}, timeout=self.latency(host, path))
+            wait = self.latency(host, path)
+            self.drawn_seconds[kind] += wait
+            done, _ = await asyncio.wait({gone}, timeout=wait)
             if done:
                 return False
             gone.cancel()
