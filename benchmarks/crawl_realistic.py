@@ -169,6 +169,21 @@ def serve_first(pid: int) -> None:
         print("crawl_realistic: not root, the server runs at the crawl's priority", file=sys.stderr)
 
 
+def fork_server_cpu() -> float:
+    """CPU seconds of the crawl fork server and its reaped children (0 if none runs)."""
+    from pipeline.crawl import forkserver
+
+    server = forkserver.current_server()
+    if server is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14-17 of stat(5), after pid and (comm).
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def calibrate() -> float:
     """CPU seconds of a fixed pure-Python + zlib job: the machine's speed at the time of the run
     (this VM's varied by 20-35% between idle runs), to compare runs' CPU figures by."""
@@ -206,6 +221,7 @@ def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) ->
         emit(kind="part", **row)
         return row
 
+    fork0 = fork_server_cpu()
     # As the build runs them: crawl.parallel_parts driver calls at once, in part order.
     with ThreadPoolExecutor(max_workers=cfg.parallel_parts) as pool:
         timeline = list(pool.map(one, parts))
@@ -213,6 +229,9 @@ def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) ->
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Whole crawl subprocesses (imports, reactor, spider; the server is not waited for yet).
     proc_cpu = (children.ru_utime - children0.ru_utime) + (children.ru_stime - children0.ru_stime)
+    # Parts forked from the fork server are its children: their CPU, once reaped, and the
+    # server's own (its imports, once) count as the crawl's too.
+    proc_cpu += fork_server_cpu() - fork0
     stats = server_stats(port)
 
     outcomes: Counter[str] = Counter()

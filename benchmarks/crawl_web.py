@@ -300,6 +300,7 @@ class BenchServer:
             self.drawn_seconds[kind] += wait
             done, _ = await asyncio.wait({gone}, timeout=wait)
             if done:
+                gone.exception()  # retrieved: a reset is how a client that gave up may close
                 return False
             gone.cancel()
             with contextlib.suppress(asyncio.CancelledError):

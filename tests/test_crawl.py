@@ -4,6 +4,7 @@ the SSRF guard, the WARC archive, the proxy, and resume after SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import io
 import json
@@ -780,12 +781,22 @@ def _sigkill_crawl_after(jpath: Path, root: Path, n_lines: int) -> None:
             break
         time.sleep(0.02)
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"pipeline.crawl" in cmd and str(root).encode() in cmd:
+        if _writes(int(pid), jpath):
             os.kill(int(pid), signal.SIGKILL)
+
+
+def _writes(pid: int, path: Path) -> bool:
+    """The process has `path` open (a crawl forked from the fork server carries the server's
+    command line, not its part's)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                return True
+    return False
 
 
 def test_incremental_crawl_killed_and_resumed(tmp_path):

@@ -23,6 +23,7 @@ from pipeline.core.ledger import Ledger, StageStats
 from pipeline.core.reuse import marker_path
 from pipeline.core.stage import run_marked
 from pipeline.crawl.fallback import after_live_crawl
+from pipeline.crawl.forkserver import ForkedProcess, get_server
 from pipeline.crawl.previous import Previous, load_previous, next_warc
 from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA
 
@@ -62,8 +63,10 @@ def crawl_subprocess(
     summary: Path | None = None,
     timeout: float | None = None,
     warc_start: int | None = None,
-) -> subprocess.Popen[bytes]:
+) -> subprocess.Popen[bytes] | ForkedProcess:
     """Start the crawl subprocess (not waiting). Its log goes to root/crawl/logs/<part>.log.
+    With `crawl.fork_server` it is forked from the fork server (pipeline/crawl/forkserver.py),
+    which has Scrapy imported already.
 
     `warc_start`: the first WARC file number it may write; None: the subprocess takes
     warc_start_for's (after every file of the part, or the resumed attempt's own)."""
@@ -91,9 +94,16 @@ def crawl_subprocess(
     if warc_start is not None:
         cmd += ["--warc-start", str(warc_start)]
     # The driver's VERSION names the run in the journal header both sides check.
-    cmd += ["--version", str(VERSION), "--parent-pid", str(os.getpid())]
+    cmd += ["--version", str(VERSION)]
     log_path = Path(root) / "crawl" / "logs" / f"{part}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    server = get_server() if cfg.fork_server else None
+    if server is not None:
+        try:
+            return server.spawn([*cmd[3:], "--parent-pid", str(server.pid)], str(log_path))
+        except OSError as e:
+            log.warning("%s: crawl fork server failed (%s); starting the part cold", part, e)
+    cmd += ["--parent-pid", str(os.getpid())]
     with open(log_path, "ab") as logf:
         return subprocess.Popen(
             cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
