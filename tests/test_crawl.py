@@ -59,6 +59,17 @@ def write_links(path: Path, urls: list[str]) -> Path:
     return path
 
 
+def wait_for_journal(jpath: Path, n_lines: int, timeout: float = 60) -> bool:
+    """Wait until the crawl's journal holds more than n_lines lines (header included); False
+    if it did not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (jpath.is_file() and jpath.read_bytes().count(b"\n") > n_lines):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def fetch_rows(root: Path, part: str = "part-00000") -> dict[str, dict]:
     table = read_table(fetches_path(root, part))
     assert table.schema.equals(FETCH_SCHEMA)
@@ -434,11 +445,7 @@ def test_resume_after_sigkill(tmp_path):
         links = write_links(killed / "links" / "part-00000.parquet", urls)
         proc = crawl_subprocess(links, killed, "part-00000", cfg)
         jpath = journal_path(killed, "part-00000")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if jpath.is_file() and jpath.read_bytes().count(b"\n") > 90:
-                break
-            time.sleep(0.02)
+        wait_for_journal(jpath, 90)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         n_journaled = jpath.read_bytes().count(b"\n") - 1
@@ -489,11 +496,7 @@ def test_killed_driver_leaves_no_orphan_crawl(tmp_path):
         )
         driver = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[1])
         jpath = journal_path(tmp_path, "part-00000")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if jpath.is_file() and jpath.read_bytes().count(b"\n") > 20:
-                break
-            time.sleep(0.02)
+        wait_for_journal(jpath, 20)
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()
         time.sleep(0.5)
@@ -518,11 +521,7 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path):
         cfg = fast_cfg(concurrent_per_domain=1)
         proc = crawl_subprocess(links, tmp_path, "part-00000", cfg)
         jpath = journal_path(tmp_path, "part-00000")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if jpath.is_file() and jpath.read_bytes().count(b"\n") > 10:
-                break
-            time.sleep(0.02)
+        wait_for_journal(jpath, 10)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 4
         journaled = [json.loads(line) for line in jpath.read_text().splitlines()[1:]]
@@ -775,11 +774,7 @@ def test_incremental_falls_back_to_full_crawl(tmp_path, broken):
 def _sigkill_crawl_after(jpath: Path, root: Path, n_lines: int) -> None:
     """SIGKILL the crawl subprocess of `root` once its journal holds n_lines: a kill that
     lands mid-crawl however slowly the machine starts the subprocess."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if jpath.is_file() and jpath.read_bytes().count(b"\n") > n_lines:
-            break
-        time.sleep(0.02)
+    wait_for_journal(jpath, n_lines, timeout=120)
     for pid in filter(str.isdigit, os.listdir("/proc")):
         if _writes(int(pid), jpath):
             os.kill(int(pid), signal.SIGKILL)

@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline.crawl.forkserver import get_server
 from pipeline.crawl.journal import journal_path
 from tests.crawl_server import CrawlServer, plain_site
-from tests.test_crawl import fast_cfg, fetch_rows, write_links
+from tests.test_crawl import fast_cfg, fetch_rows, wait_for_journal, write_links
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,10 +95,7 @@ def test_server_and_children_die_with_the_driver(tmp_path):
         assert driver.stdout is not None
         server_pid, child_pid = map(int, driver.stdout.readline().split())
         jpath = journal_path(tmp_path, "part-00000")
-        deadline = time.monotonic() + 60
-        while not (jpath.is_file() and jpath.read_bytes().count(b"\n") > 2):
-            assert time.monotonic() < deadline, "the crawl child never got going"
-            time.sleep(0.05)
+        assert wait_for_journal(jpath, 2), "the crawl child never got going"
         assert _alive(server_pid) and _alive(child_pid)
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()

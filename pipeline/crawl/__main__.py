@@ -9,25 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
 from pathlib import Path
 
 from pipeline.core.config import CrawlConfig
-
-
-def _die_with_parent(parent_pid: int) -> bool:
-    """Linux: get SIGKILL when the parent dies, so a killed driver leaves no orphan crawl
-    writing into the part while a rerun starts another one. False if the parent is gone."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    return os.getppid() == parent_pid
+from pipeline.crawl.forkserver import die_with_parent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         "after every WARC file of the part, or where an interrupted run of it began",
     )
     args = ap.parse_args(argv)
-    if args.parent_pid and not _die_with_parent(args.parent_pid):
+    if args.parent_pid and not die_with_parent(args.parent_pid):
         return 3
 
     from pipeline.crawl import VERSION

@@ -44,7 +44,9 @@ PRELOAD = (
 )
 
 
-def _pdeathsig() -> None:
+def die_with_parent(parent_pid: int) -> bool:
+    """Linux: get SIGKILL when the parent dies, so a killed driver leaves no orphan crawl
+    writing into the part while a rerun starts another one. False if the parent is gone."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -52,6 +54,7 @@ def _pdeathsig() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+    return os.getppid() == parent_pid
 
 
 # ---- server side (serve(PARENT_PID), started by ForkServer) ----
@@ -76,7 +79,7 @@ def _child(req: dict[str, Any], keep_closed: list[int]) -> None:
                 os.close(fd)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        _pdeathsig()  # dies with the server, as the server dies with the driver
+        die_with_parent(os.getppid())  # dies with the server, as the server with the driver
         log = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -103,8 +106,7 @@ def _child(req: dict[str, Any], keep_closed: list[int]) -> None:
 
 
 def serve(parent_pid: int) -> int:
-    _pdeathsig()
-    if os.getppid() != parent_pid:
+    if not die_with_parent(parent_pid):
         return 3
     # Answers go to a private copy of stdout; fd 1 itself goes to stderr, so that a stray
     # print of an imported module cannot break the protocol.
