@@ -44,6 +44,7 @@ from pipeline.core.config import CorpusConfig, CrawlConfig
 from pipeline.core.io import read_table, rows_to_table, write_table
 from pipeline.crawl import run_part
 from pipeline.crawl.runner import RESOLVER_ENV
+from pipeline.crawl.window import WINDOW_STATS
 from pipeline.harvest.rules import part_of
 from pipeline.harvest.urls import registered_domain
 from schemas.records import LINKS_SCHEMA, LinkRecord
@@ -217,6 +218,7 @@ def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) ->
             "end_s": round(end, 1),
             "cpu_s": stats.extra.get("cpu_seconds"),
             "pages_per_s": stats.extra.get("pages_per_s"),
+            **{k: stats.extra[k] for k in WINDOW_STATS if k in stats.extra},
         }
         emit(kind="part", **row)
         return row

@@ -142,6 +142,7 @@ class CrawlServer:
         # Politeness evidence: requests in flight per port (now and at most), user agents seen.
         self.inflight: Counter[int] = Counter()
         self.max_inflight: Counter[int] = Counter()
+        self.max_inflight_total = 0  # over every site at once
         self.user_agents: set[str] = set()
         self.times: list[tuple[float, int, str]] = []  # (monotonic time, port, path)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -215,6 +216,8 @@ class CrawlServer:
                 handler = serving.find(target.split("?", 1)[0])
                 self.inflight[port] += 1
                 self.max_inflight[port] = max(self.max_inflight[port], self.inflight[port])
+                total = sum(self.inflight.values())
+                self.max_inflight_total = max(self.max_inflight_total, total)
                 try:
                     if handler is None:
                         resp: Resp | None = Resp(404, b"nope", [("Content-Type", "text/html")])

@@ -496,6 +496,15 @@ class CrawlConfig(Section):
             "mostly wait on the network, so more than the cores"
         ),
     )
+    loop_lag_target: float = Field(
+        0.05,
+        ge=0,
+        description=(
+            "seconds a crawl process's event loop may run late before the process hands out "
+            "fewer new links (a window between 16 and concurrent_requests, "
+            "pipeline/crawl/window.py): answers then wait less on a busy machine; 0: no window"
+        ),
+    )
     fork_server: bool = Field(
         True,
         description=(

@@ -25,6 +25,7 @@ from pipeline.core.stage import run_marked
 from pipeline.crawl.fallback import after_live_crawl
 from pipeline.crawl.forkserver import ForkedProcess, get_server
 from pipeline.crawl.previous import Previous, load_previous, next_warc
+from pipeline.crawl.window import WINDOW_STATS
 from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA
 
 # 2: robots.txt race fixed, disallowed pages no longer slip through
@@ -346,6 +347,7 @@ def run_part(
             "crawl_seconds",
             "pages_per_s",
             "cpu_seconds",
+            *WINDOW_STATS,
         ):
             if key in summary:
                 stats.extra[key] = summary[key]

@@ -115,6 +115,7 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         "WEBTEXT_PROXY": cfg.proxy or "",
         "WEBTEXT_MAX_RETRY_AFTER": cfg.max_retry_after,
         "WEBTEXT_HOST_MAX_FAILURES": cfg.host_max_failures,
+        "WEBTEXT_LOOP_LAG_TARGET": cfg.loop_lag_target,
     }
 
 
@@ -253,6 +254,8 @@ def crawl(
         "pages_per_s": round(fetched / crawl_s, 1) if crawl_s > 0 else None,
         # CPU of the crawl process itself: a figure the other loads on a shared box skew less.
         "cpu_seconds": round(spider.cpu_close - spider.cpu_open, 3) if spider else None,
+        # How the lag window behaved (pipeline/crawl/window.py): where a busy part's time went.
+        **(spider.window.summary() if spider is not None and spider.window is not None else {}),
         "archive": archive,
         "finished": finished,
     }

@@ -37,6 +37,7 @@ from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
 from pipeline.crawl.middlewares import DNS_FAILURES, TIMEOUTS, WIRE_GZIP, Refused
 from pipeline.crawl.sink import ArchiveSink
 from pipeline.crawl.warc import is_single_gzip
+from pipeline.crawl.window import TICK, LagWindow
 
 # Requests a callback hands out after its outcome: the freed place, and room to grow.
 REFILL = 4
@@ -286,8 +287,11 @@ class LinkSpider(scrapy.Spider):
         self.cpu_open = self.cpu_close = 0.0
         self.close_reason: str | None = None
         self.feeder: HostFeeder | None = None
+        self.window: LagWindow | None = None
         self._health: Any = None
         self._wake: Any = None
+        self._tick: Any = None
+        self._tick_due = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
@@ -302,6 +306,8 @@ class LinkSpider(scrapy.Spider):
         self.cpu_open = time.process_time()
 
     def on_closed(self, spider: Any, reason: str) -> None:
+        if self._tick is not None and self._tick.active():
+            self._tick.cancel()
         self.close_reason = reason
         self.t_close = time.monotonic()
         self.cpu_close = time.process_time()
@@ -328,9 +334,13 @@ class LinkSpider(scrapy.Spider):
             [u for u in self.links if u not in self.recorder.done], per_host, first_contact
         )
         self._health = getattr(self.crawler, "webtext_host_health", None)
+        lag_target = settings.getfloat("WEBTEXT_LOOP_LAG_TARGET")
+        if lag_target > 0:
+            self.window = LagWindow(lag_target, settings.getint("CONCURRENT_REQUESTS"))
+            self._schedule_tick()
         engine = self.crawler.engine
         while not feeder.finished():
-            if engine.needs_backout():
+            if not self._room(engine):
                 await self._pause(0.05)
                 continue
             request = self._next_request()
@@ -369,13 +379,33 @@ class LinkSpider(scrapy.Spider):
         self.feeder.done(link)
         engine = self.crawler.engine
         for _ in range(REFILL):
-            if engine.needs_backout():
+            if not self._room(engine):
                 break
             request = self._next_request()
             if request is None:
                 break
             yield request
         self._wakeup()
+
+    def _room(self, engine: Any) -> bool:
+        """May another link go out now: Scrapy takes requests, and the window has a place."""
+        if engine.needs_backout():
+            return False
+        return self.window is None or self.feeder is None or self.window.admits(len(self.feeder))
+
+    def _schedule_tick(self) -> None:
+        from twisted.internet import reactor
+
+        self._tick_due = time.monotonic() + TICK
+        self._tick = reactor.callLater(TICK, self._on_tick)  # type: ignore[attr-defined,arg-type]
+
+    def _on_tick(self) -> None:
+        """How late the event loop is running: the window's measure of a busy process."""
+        now = time.monotonic()
+        assert self.window is not None
+        self.window.observe(now - self._tick_due, now)
+        self._schedule_tick()
+        self._wakeup()  # a window that grew may let start() hand out more
 
     async def _pause(self, seconds: float) -> None:
         """Sleep until an outcome arrives or `seconds` pass."""

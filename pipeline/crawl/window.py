@@ -1,0 +1,115 @@
+"""How many links one crawl process has out at once: a window paced by its event loop's lag.
+
+When every core is busy, a crawl process with more requests out than it can process only
+queues the answers, in its sockets and in Scrapy's queues. Throughput stays the same (the cores
+are the limit), but every answer waits longer before the spider sees it, and a large site, which
+has at most `crawl.concurrent_per_domain` requests out, goes that much slower: on the benchmark
+web the largest sites took 2-3 s per round trip in the busy first minute against 0.7 s later,
+and they decided when the crawl ended.
+
+The window shrinks (x 0.75, at most once per HOLD seconds) while the process's event loop runs
+more than `target` late, and grows back while it keeps time and the window is what holds links
+back. Links that do go out are the feeder's first: the sites with the most links left. Pure
+logic here; the spider feeds it the loop's lateness and asks it before each hand-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The window never goes below this (nor above crawl.concurrent_requests): links to hosts that
+# hang hold their place for a whole timeout, and must not take every place a part has.
+MIN_WINDOW = 16
+# How often the spider measures its event loop's lateness, and how long a decrease is given to
+# show before the next one (answers queued before it still have to drain).
+TICK = 0.1
+HOLD = 1.0
+DECREASE = 0.75
+# The lateness kept is a moving average (weight of the newest tick): one large page decoded in
+# one go is not a busy machine.
+SMOOTHING = 0.5
+
+# The window's figures in a crawl part's summary and stats.
+WINDOW_STATS = (
+    "window_mean",
+    "window_min",
+    "window_max",
+    "window_decreases",
+    "loop_lag_mean_s",
+    "loop_lag_max_s",
+    "late_ticks_share",
+)
+
+
+@dataclass
+class LagWindow:
+    target: float
+    ceiling: int
+    limit: int = 0
+    lag: float = 0.0
+    _last_decrease: float = float("-inf")
+    _held_back: bool = False
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ceiling = max(1, self.ceiling)
+        floor = min(MIN_WINDOW, self.ceiling)
+        self.limit = min(max(self.limit or floor, floor), self.ceiling)
+        self.stats = {
+            "ticks": 0,
+            "late_ticks": 0,
+            "lag_max": 0.0,
+            "lag_sum": 0.0,
+            "limit_sum": 0.0,
+            "limit_min": float(self.limit),
+            "limit_max": float(self.limit),
+            "decreases": 0,
+        }
+
+    @property
+    def floor(self) -> int:
+        return min(MIN_WINDOW, self.ceiling)
+
+    def admits(self, out: int) -> bool:
+        """May another link go out while `out` are out and not done?"""
+        if out < self.limit:
+            return True
+        self._held_back = True
+        return False
+
+    def observe(self, lateness: float, now: float) -> None:
+        """One tick: the loop ran `lateness` seconds late at time `now` (monotonic)."""
+        self.lag = SMOOTHING * max(0.0, lateness) + (1 - SMOOTHING) * self.lag
+        held_back, self._held_back = self._held_back, False
+        if self.lag > self.target:
+            lower = max(self.floor, int(self.limit * DECREASE))
+            if lower < self.limit and now - self._last_decrease >= HOLD:
+                self.limit = lower
+                self._last_decrease = now
+                self.stats["decreases"] += 1
+        elif held_back:
+            # Far below the target the window doubles in ~0.6 s (a part that starts alone on
+            # a machine reaches the ceiling in seconds); near it, one more link per tick.
+            step = max(1, self.limit // 8) if self.lag < self.target / 2 else 1
+            self.limit = min(self.ceiling, self.limit + step)
+        s = self.stats
+        s["ticks"] += 1
+        s["late_ticks"] += self.lag > self.target
+        s["lag_max"] = max(s["lag_max"], lateness)
+        s["lag_sum"] += lateness
+        s["limit_sum"] += self.limit
+        s["limit_min"] = min(s["limit_min"], self.limit)
+        s["limit_max"] = max(s["limit_max"], self.limit)
+
+    def summary(self) -> dict[str, float]:
+        s = self.stats
+        n = max(1, int(s["ticks"]))
+        return {
+            "window_mean": round(s["limit_sum"] / n, 1),
+            "window_min": int(s["limit_min"]),
+            "window_max": int(s["limit_max"]),
+            "window_decreases": int(s["decreases"]),
+            "loop_lag_mean_s": round(s["lag_sum"] / n, 4),
+            "loop_lag_max_s": round(s["lag_max"], 3),
+            "late_ticks_share": round(s["late_ticks"] / n, 3),
+        }
