@@ -497,7 +497,7 @@ class CrawlConfig(Section):
         ),
     )
     loop_lag_target: float = Field(
-        0.05,
+        0.1,
         ge=0,
         description=(
             "seconds a crawl process's event loop may run late before the process hands out "

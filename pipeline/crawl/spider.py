@@ -292,11 +292,13 @@ class LinkSpider(scrapy.Spider):
         self._wake: Any = None
         self._tick: Any = None
         self._tick_due = 0.0
+        self._out = 0  # links handed out whose outcome has not reached a callback yet
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
+        crawler.signals.connect(spider.on_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(spider.on_opened, signal=signals.spider_opened)
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
         return spider
@@ -319,6 +321,20 @@ class LinkSpider(scrapy.Spider):
         ctype = media_type(headers.get(b"Content-Type"))
         if ctype is not None and ctype not in self.recorder.content_types:
             raise StopDownload(fail=False)
+
+    def on_downloaded(self, response: Any, request: Any, spider: Any) -> None:
+        # The site's answer is in: its next link goes out now instead of after this answer
+        # has made its way through Scrapy's queues to the callback (on a busy machine, a
+        # tenth of a second or more per round trip of the largest sites). A redirect or
+        # retry that follows waits in the site's downloader slot, which keeps the per-host
+        # limit whatever the feeder hands out.
+        link = request.meta.get("link")
+        if link is None or self.feeder is None or self.feeder.site(link) is None:
+            return
+        self.feeder.done(link)
+        engine = self.crawler.engine
+        if self._room(engine) and (next_request := self._next_request()) is not None:
+            engine.crawl(next_request)
 
     async def start(self) -> AsyncIterator[Any]:
         # Links go out site by site as earlier ones finish (pipeline/crawl/feeder.py), not all
@@ -368,6 +384,7 @@ class LinkSpider(scrapy.Spider):
                 self.recorder.refuse(url, "invalid_url", url[:200])
                 self.feeder.done(url)
                 continue
+            self._out += 1
             return request
         return None
 
@@ -376,6 +393,7 @@ class LinkSpider(scrapy.Spider):
         hand out one request per turn of Scrapy's engine loop, fewer than a busy crawl ends."""
         if self.feeder is None:
             return
+        self._out -= 1
         self.feeder.done(link)
         engine = self.crawler.engine
         for _ in range(REFILL):
@@ -391,7 +409,7 @@ class LinkSpider(scrapy.Spider):
         """May another link go out now: Scrapy takes requests, and the window has a place."""
         if engine.needs_backout():
             return False
-        return self.window is None or self.feeder is None or self.window.admits(len(self.feeder))
+        return self.window is None or self.window.admits(self._out)
 
     def _schedule_tick(self) -> None:
         from twisted.internet import reactor
