@@ -505,6 +505,15 @@ class CrawlConfig(Section):
             "pipeline/crawl/window.py): answers then wait less on a busy machine; 0: no window"
         ),
     )
+    min_cpu_idle: float = Field(
+        0.03,
+        ge=0,
+        lt=1,
+        description=(
+            "share of the machine's CPU time (Linux /proc/stat) the crawl leaves idle: below "
+            "it the windows shrink too, so answers do not queue for busy cores; 0: lag only"
+        ),
+    )
     fork_server: bool = Field(
         True,
         description=(

@@ -116,6 +116,7 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         "WEBTEXT_MAX_RETRY_AFTER": cfg.max_retry_after,
         "WEBTEXT_HOST_MAX_FAILURES": cfg.host_max_failures,
         "WEBTEXT_LOOP_LAG_TARGET": cfg.loop_lag_target,
+        "WEBTEXT_MIN_CPU_IDLE": cfg.min_cpu_idle,
     }
 
 

@@ -8,14 +8,17 @@ web the largest sites took 2-3 s per round trip in the busy first minute against
 and they decided when the crawl ended.
 
 The window shrinks (x 0.75, at most once per HOLD seconds) while the process's event loop runs
-more than `target` late, and grows back while it keeps time and the window is what holds links
-back. Links that do go out are the feeder's first: the sites with the most links left. Pure
-logic here; the spider feeds it the loop's lateness and asks it before each hand-out.
+more than `target` late, or while the machine has less than `min_idle` of its CPU time idle
+(queueing for cores starts before every core is busy all the time), and grows back while
+neither holds and the window is what holds links back. Links that do go out are the feeder's
+first: the sites with the most links left. The spider feeds it the loop's lateness and the
+machine's idle share (MachineIdle) and asks it before each hand-out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # The window never goes below this (nor above crawl.concurrent_requests): links to hosts that
 # hang hold their place for a whole timeout, and must not take every place a part has.
@@ -38,6 +41,7 @@ WINDOW_STATS = (
     "loop_lag_mean_s",
     "loop_lag_max_s",
     "late_ticks_share",
+    "cpu_idle_mean",
 )
 
 
@@ -46,7 +50,9 @@ class LagWindow:
     target: float
     ceiling: int
     limit: int = 0
+    min_idle: float = 0.0
     lag: float = 0.0
+    idle: float = 1.0
     _last_decrease: float = float("-inf")
     _held_back: bool = False
     stats: dict[str, float] = field(default_factory=dict)
@@ -64,6 +70,8 @@ class LagWindow:
             "limit_min": float(self.limit),
             "limit_max": float(self.limit),
             "decreases": 0,
+            "idle_sum": 0.0,
+            "idle_ticks": 0,
         }
 
     @property
@@ -77,17 +85,26 @@ class LagWindow:
         self._held_back = True
         return False
 
-    def observe(self, lateness: float, now: float) -> None:
-        """One tick: the loop ran `lateness` seconds late at time `now` (monotonic)."""
+    def observe(self, lateness: float, now: float, idle: float | None = None) -> None:
+        """One tick: the loop ran `lateness` seconds late at time `now` (monotonic), and the
+        machine's CPU was `idle` (a share; None: not known) since the last tick."""
         self.lag = SMOOTHING * max(0.0, lateness) + (1 - SMOOTHING) * self.lag
+        if idle is not None:
+            self.idle = SMOOTHING * idle + (1 - SMOOTHING) * self.idle
+            self.stats["idle_sum"] += idle
+            self.stats["idle_ticks"] += 1
+        busy = idle is not None and self.idle < self.min_idle
+        # Between min_idle and twice that the window holds: growing there would only make
+        # the next tick's decrease.
+        roomy = idle is None or self.idle >= 2 * self.min_idle
         held_back, self._held_back = self._held_back, False
-        if self.lag > self.target:
+        if self.lag > self.target or busy:
             lower = max(self.floor, int(self.limit * DECREASE))
             if lower < self.limit and now - self._last_decrease >= HOLD:
                 self.limit = lower
                 self._last_decrease = now
                 self.stats["decreases"] += 1
-        elif held_back:
+        elif held_back and roomy:
             # Far below the target the window doubles in ~0.6 s (a part that starts alone on
             # a machine reaches the ceiling in seconds); near it, one more link per tick.
             step = max(1, self.limit // 8) if self.lag < self.target / 2 else 1
@@ -101,7 +118,7 @@ class LagWindow:
         s["limit_min"] = min(s["limit_min"], self.limit)
         s["limit_max"] = max(s["limit_max"], self.limit)
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, float | None]:
         s = self.stats
         n = max(1, int(s["ticks"]))
         return {
@@ -112,4 +129,29 @@ class LagWindow:
             "loop_lag_mean_s": round(s["lag_sum"] / n, 4),
             "loop_lag_max_s": round(s["lag_max"], 3),
             "late_ticks_share": round(s["late_ticks"] / n, 3),
+            "cpu_idle_mean": round(s["idle_sum"] / s["idle_ticks"], 3) if s["idle_ticks"] else None,
         }
+
+
+class MachineIdle:
+    """The share of the machine's CPU time spent idle since the last reading (/proc/stat; None
+    where there is none, or before a second reading). Machine-wide: in a container it is the
+    host's, and other jobs on the machine count too (see crawl.min_cpu_idle in README.md)."""
+
+    def __init__(self, path: Path = Path("/proc/stat")):
+        self.path = path
+        self._last: tuple[int, int] | None = None
+
+    def read(self) -> float | None:
+        try:
+            with self.path.open("rb") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        if len(fields) < 5:
+            return None
+        now = (fields[3] + fields[4], sum(fields[:8]))  # idle + iowait; user .. steal
+        last, self._last = self._last, now
+        if last is None or now[1] <= last[1]:
+            return None
+        return (now[0] - last[0]) / (now[1] - last[1])
