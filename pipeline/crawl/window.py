@@ -1,4 +1,4 @@
-"""How many links one crawl process has out at once: a window paced by its event loop's lag.
+"""How many links one crawl process has out at once: a window paced by its loop's lag and idle CPU.
 
 When every core is busy, a crawl process with more requests out than it can process only
 queues the answers, in its sockets and in Scrapy's queues. Throughput stays the same (the cores
@@ -28,8 +28,8 @@ MIN_WINDOW = 16
 TICK = 0.1
 HOLD = 1.0
 DECREASE = 0.75
-# The lateness kept is a moving average (weight of the newest tick): one large page decoded in
-# one go is not a busy machine.
+# Lateness and idle share are moving averages (weight of the newest tick): one late tick (one
+# large page decoded in one go) counts half, not as a busy machine.
 SMOOTHING = 0.5
 
 # The window's figures in a crawl part's summary and stats.
