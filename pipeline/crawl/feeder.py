@@ -68,32 +68,30 @@ class HostFeeder:
         """Every site with links left is at its limit (or none has links left)."""
         return not self.ready and self._next_new >= len(self.new)
 
-    def next_is_first_contact(self) -> bool:
-        """Would next() hand out a site's first link (a site not contacted yet)?"""
+    def _ready_first(self) -> str | None:
+        """The site under way that gets the next place, or None when a new site does (or
+        nothing can go out). Sites drained since they were offered leave the heap here."""
         while self.ready:
             left, _, site = self.ready[0]
             if not (self.queues[site] and self.outstanding[site] < self.per_host):
-                heapq.heappop(self.ready)  # drained since it was offered, as next() would
-                self._in_ready.discard(site)
-                continue
-            if self._next_new < len(self.new):
-                new_site = self.new[self._next_new]
-                return max(len(self.queues[new_site]), self.first_contact) > -left
-            return False
-        return self._next_new < len(self.new)
-
-    def next(self) -> str | None:
-        """The next link to request, or None while every site with links left is at its limit."""
-        while self.ready:
-            left, _, site = self.ready[0]
-            if not (self.queues[site] and self.outstanding[site] < self.per_host):
-                heapq.heappop(self.ready)  # drained since it was offered
+                heapq.heappop(self.ready)
                 self._in_ready.discard(site)
                 continue
             if self._next_new < len(self.new):
                 new_site = self.new[self._next_new]
                 if max(len(self.queues[new_site]), self.first_contact) > -left:
-                    break
+                    return None
+            return site
+        return None
+
+    def next_is_first_contact(self) -> bool:
+        """Would next() hand out a site's first link (a site not contacted yet)?"""
+        return self._ready_first() is None and self._next_new < len(self.new)
+
+    def next(self) -> str | None:
+        """The next link to request, or None while every site with links left is at its limit."""
+        site = self._ready_first()
+        if site is not None:
             heapq.heappop(self.ready)
             self._in_ready.discard(site)
             return self._take(site)

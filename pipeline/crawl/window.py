@@ -59,8 +59,7 @@ class LagWindow:
 
     def __post_init__(self) -> None:
         self.ceiling = max(1, self.ceiling)
-        floor = min(MIN_WINDOW, self.ceiling)
-        self.limit = min(max(self.limit or floor, floor), self.ceiling)
+        self.limit = min(max(self.limit or self.floor, self.floor), self.ceiling)
         self.stats = {
             "ticks": 0,
             "late_ticks": 0,
