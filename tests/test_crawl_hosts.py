@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.core.io import read_table
 from pipeline.crawl import run_part
-from pipeline.crawl.feeder import HostFeeder, first_contact_links
+from pipeline.crawl.feeder import HostFeeder, first_contact_work
 from schemas.records import CRAWL_ERRORS
 from tests.crawl_server import CrawlServer, Req, Resp, Site, html, plain_site
 from tests.test_crawl import fast_cfg, fetch_rows, socket_free_port, write_links
@@ -197,11 +197,52 @@ def test_feeder_starts_new_sites_before_small_ones_under_way() -> None:
     ]
 
 
-def test_first_contact_links_is_the_dead_host_chain_in_links() -> None:
+def test_first_contact_work_is_the_dead_host_chain() -> None:
     # Defaults: 2 per site, 15 s timeout, given up after 3 failures: robots.txt and three
-    # attempts with pauses, about 60 s, in which a site under way gets 120 answers at 1 s.
-    assert first_contact_links(2, 15.0, 3) == 120
-    assert first_contact_links(1, 10.0, 1, rtt=0.5) == 40
+    # attempts with pauses, about 60 s, in which a site under way gets through 120 s of work.
+    assert first_contact_work(2, 15.0, 3) == 120.0
+    assert first_contact_work(1, 10.0, 1) == 20.0
+
+
+class StepClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_feeder_ranks_sites_by_links_left_times_their_time() -> None:
+    """A small site whose links take long has more work left than a larger fast one, and gets
+    the free slot first; a site with no link done yet counts at the part's mean."""
+    sizes = {"fast.test": 9, "slow.test": 4, "new.test": 3}
+    urls = [f"http://{h}/{i}" for h, n in sizes.items() for i in range(n)]
+    clock = StepClock()
+    f = HostFeeder(urls, per_host=1, clock=clock)
+    assert [f.next() for _ in range(2)] == ["http://fast.test/0", "http://slow.test/0"]
+    clock.now = 0.5
+    f.done("http://fast.test/0")  # 0.5 s: 8 left -> 4 s of work
+    assert f.work_left("fast.test") == 4.0
+    assert f.next() == "http://fast.test/1"
+    clock.now = 1.0
+    f.done("http://fast.test/1")  # 0.5 s again: 7 left -> 3.5 s
+    clock.now = 8.0
+    f.done("http://slow.test/0")  # 8 s: 3 left -> 24 s of work
+    assert f.work_left("slow.test") == 24.0
+    # new.test has no time of its own: the part's mean, (0.5 + 0.5 + 8) / 3 s per link.
+    assert f.work_left("new.test") == 3 * 3.0
+    # Ranked by links left, fast.test (7) would go before new.test (3) and slow.test (3).
+    assert [f.next() for _ in range(3)] == [
+        "http://slow.test/1",
+        "http://new.test/0",
+        "http://fast.test/2",
+    ]
+    # A link that never went out (its site given up) says nothing about its site's time.
+    clock.now = 100.0
+    f.done("http://new.test/0", timed=False)
+    assert f.seconds_per_link("new.test") == f.seconds_per_link("other.test") == 3.0
 
 
 def _delays(pace: Any, answers: list[tuple[float, int]]) -> list[float]:

@@ -6,18 +6,23 @@ middlewares, where the per-site queue does not count them). A part whose first s
 thousands of links thus filled the whole crawl's concurrency with requests waiting on one
 robots.txt, or on one dead host. The feeder hands out a site's links only while it has fewer
 than `per_host` of them outstanding (asked for, no outcome yet), sites already under way
-before new ones, and both by most links left first. The largest sites' politeness-bound crawl
-is the part's critical path: they start first, and whenever a request slot frees, a site with
-more links left gets it before one with fewer, so they stay at `per_host` in flight instead of
-queueing behind the part's many small sites (on the benchmark web, a part ended about one
-second per link of its largest site when sites took turns in arrival order).
+before new ones, and both by most work left first: a site's links left times the time its
+links take (hand-out to outcome, its mean so far; the part's mean for a site with none done
+yet, 1 s before any). The politeness-bound crawl of the sites with most work left is the
+part's critical path: they start first, and whenever a request slot frees, the site with more
+work left gets it, so they stay at `per_host` in flight instead of queueing behind the part's
+many small sites (on the benchmark web, a part ended about one second per link of its largest
+site when sites took turns in arrival order). Work, not links: a site of 4 links that answer in
+8 s each has more of it than one of 30 links at 0.5 s, and ranked by links it waited behind
+every larger site and ended runs (news01481 on the benchmark web: its 4 links went out over
+11-145 s).
 
-A site not contacted yet counts as at least `first_contact` links: whatever its size, it may
-be a host that hangs, and finding that out takes a fixed chain of timeouts (robots.txt, the
-link, the retry, with pauses between: about a minute with the defaults). Started last, as the
-smallest sites were, such a host became the part's tail (on the benchmark web, parts of about
-100 s ran 140-165 s, ended by 1-link hosts started at 60-90 s). So a new site gets a free slot
-before a site under way with fewer links left than that, and the largest sites keep theirs.
+A site not contacted yet counts as at least `first_contact` seconds of work: whatever its size,
+it may be a host that hangs, and finding that out takes a fixed chain of timeouts (robots.txt,
+the link, the retry, with pauses between: about a minute with the defaults). Started last, as
+the smallest sites were, such a host became the part's tail (on the benchmark web, parts of
+about 100 s ran 140-165 s, ended by 1-link hosts started at 60-90 s). So a new site gets a free
+slot before a site under way with less work left than that, and the largest sites keep theirs.
 Scheduler and downloader queues stay small, so memory stays that of the links themselves.
 """
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 
@@ -34,28 +39,44 @@ def site_of(url: str) -> str:
     return urlsplit(url).netloc.lower()
 
 
-def first_contact_links(per_host: int, timeout: float, max_failures: int, rtt: float = 1.0) -> int:
-    """A new site's priority in links: what a site under way does (`per_host` at a time, an
-    answer per `rtt` seconds) in the time a host that hangs takes to be given up (robots.txt
-    and `max_failures` attempts, each a timeout, a pause of one between attempts)."""
-    return round(per_host * (max_failures + 1) * timeout / rtt)
+def first_contact_work(per_host: int, timeout: float, max_failures: int) -> float:
+    """A new site's priority in seconds of work (links x their time, `per_host` at a time):
+    what a site under way gets through in the time a host that hangs takes to be given up
+    (robots.txt and `max_failures` attempts, each a timeout, a pause of one between them)."""
+    return per_host * (max_failures + 1) * timeout
 
 
 class HostFeeder:
-    def __init__(self, urls: Iterable[str], per_host: int, first_contact: int = 0):
+    """`clock`: seconds (time.monotonic); without one every link counts as `prior` seconds,
+    and work is links left."""
+
+    def __init__(
+        self,
+        urls: Iterable[str],
+        per_host: int,
+        first_contact: float = 0.0,
+        clock: Callable[[], float] | None = None,
+        prior: float = 1.0,
+    ):
         self.per_host = max(1, per_host)
         self.first_contact = first_contact
+        self.clock = clock
+        self.prior = prior
         self.queues: dict[str, deque[str]] = {}
         for u in urls:
             self.queues.setdefault(site_of(u), deque()).append(u)
         self.new = sorted(self.queues, key=lambda h: (-len(self.queues[h]), h))
         self._next_new = 0
-        # Sites under way with room for another request: (-links left, order offered, site).
-        self.ready: list[tuple[int, int, str]] = []
+        # Sites under way with room for another request: (-work left, order offered, site).
+        self.ready: list[tuple[float, int, str]] = []
         self._offers = 0
         self._in_ready: set[str] = set()
         self.outstanding: dict[str, int] = {}
         self._site_of_link: dict[str, str] = {}
+        self._handed_at: dict[str, float] = {}
+        # Per site and for the part: seconds its links took, links timed.
+        self._spent: dict[str, tuple[float, int]] = {}
+        self._part_spent = (0.0, 0)
 
     def __len__(self) -> int:
         """Links handed out and not yet done."""
@@ -79,7 +100,7 @@ class HostFeeder:
                 continue
             if self._next_new < len(self.new):
                 new_site = self.new[self._next_new]
-                if max(len(self.queues[new_site]), self.first_contact) > -left:
+                if max(self.work_left(new_site), self.first_contact) > -left:
                     return None
             return site
         return None
@@ -102,10 +123,19 @@ class HostFeeder:
             return self._take(site)
         return None
 
+    def seconds_per_link(self, site: str) -> float:
+        spent, n = self._spent.get(site) or self._part_spent
+        return spent / n if n else self.prior
+
+    def work_left(self, site: str) -> float:
+        return len(self.queues[site]) * self.seconds_per_link(site)
+
     def _take(self, site: str) -> str:
         url = self.queues[site].popleft()
         self.outstanding[site] += 1
         self._site_of_link[url] = site
+        if self.clock is not None:
+            self._handed_at[url] = self.clock()
         self._offer(site)
         return url
 
@@ -114,13 +144,22 @@ class HostFeeder:
         if room and site not in self._in_ready:
             self._in_ready.add(site)
             self._offers += 1
-            heapq.heappush(self.ready, (-len(self.queues[site]), self._offers, site))
+            heapq.heappush(self.ready, (-self.work_left(site), self._offers, site))
 
-    def done(self, url: str) -> None:
-        """The link has its outcome; its site may have another request."""
+    def done(self, url: str, timed: bool = True) -> None:
+        """The link has its outcome; its site may have another request. `timed` False: the
+        link never went out (its site was given up, its URL invalid), so its time says
+        nothing about the site."""
         site = self._site_of_link.pop(url, None)
         if site is None:
             return
+        handed_at = self._handed_at.pop(url, None)
+        if timed and handed_at is not None and self.clock is not None:
+            took = self.clock() - handed_at
+            spent, n = self._spent.get(site, (0.0, 0))
+            self._spent[site] = (spent + took, n + 1)
+            spent, n = self._part_spent
+            self._part_spent = (spent + took, n + 1)
         self.outstanding[site] -= 1
         self._offer(site)
 

@@ -4,7 +4,7 @@ Retry-After, and a last look at each response before decoding.
 Priorities (lower runs first on the way out, last on the way back):
   GuardMiddleware 40 (before robots.txt: a refused host is not even asked for robots.txt),
   RetryAfterMiddleware 550 (replaces Scrapy's RetryMiddleware),
-  ResponseCheckMiddleware 595 (before HttpCompressionMiddleware 590 on the way back),
+  ResponseCheckMiddleware 595 (before the gzip decoding at 590 on the way back),
   SafeRedirectMiddleware 600 (replaces Scrapy's RedirectMiddleware),
   SharedRobotsTxtMiddleware 100 (replaces Scrapy's RobotsTxtMiddleware).
 """

@@ -107,6 +107,8 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             f"{mw}.RetryAfterMiddleware": 550,
             f"{mw}.ResponseCheckMiddleware": 595,
+            "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+            "pipeline.crawl.decode.FastHttpCompressionMiddleware": 590,
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
             f"{mw}.SafeRedirectMiddleware": 600,
             "pipeline.crawl.hosts.HostGiveUpMiddleware": 650,

@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 
 from pipeline.core.progress import PartProgress
 from pipeline.crawl.deadpage import judge_page
-from pipeline.crawl.feeder import HostFeeder, first_contact_links
+from pipeline.crawl.feeder import HostFeeder, first_contact_work
 from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
 from pipeline.crawl.middlewares import DNS_FAILURES, TIMEOUTS, WIRE_GZIP, Refused
 from pipeline.crawl.sink import ArchiveSink
@@ -342,13 +342,16 @@ class LinkSpider(scrapy.Spider):
         # at once into Scrapy's scheduler.
         settings = self.crawler.settings
         per_host = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
-        first_contact = first_contact_links(
+        first_contact = first_contact_work(
             per_host,
             settings.getfloat("DOWNLOAD_TIMEOUT"),
             settings.getint("WEBTEXT_HOST_MAX_FAILURES", 3),
         )
         feeder = self.feeder = HostFeeder(
-            [u for u in self.links if u not in self.recorder.done], per_host, first_contact
+            [u for u in self.links if u not in self.recorder.done],
+            per_host,
+            first_contact,
+            clock=time.monotonic,
         )
         self._health = getattr(self.crawler, "webtext_host_health", None)
         lag_target = settings.getfloat("WEBTEXT_LOOP_LAG_TARGET")
@@ -382,12 +385,12 @@ class LinkSpider(scrapy.Spider):
             if given_up is not None:
                 for link in [url, *self.feeder.drain(site)]:
                     self.recorder.refuse(link, "host_unreachable", f"{site} {given_up}")
-                self.feeder.done(url)
+                self.feeder.done(url, timed=False)
                 continue
             request = self.make_request(url)
             if request is None:
                 self.recorder.refuse(url, "invalid_url", url[:200])
-                self.feeder.done(url)
+                self.feeder.done(url, timed=False)
                 continue
             self._out += 1
             return request
