@@ -198,10 +198,10 @@ def test_feeder_starts_new_sites_before_small_ones_under_way() -> None:
 
 
 def test_first_contact_work_is_the_dead_host_chain() -> None:
-    # Defaults: 2 per site, 15 s timeout, given up after 3 failures: robots.txt and three
-    # attempts with pauses, about 60 s, in which a site under way gets through 120 s of work.
-    assert first_contact_work(2, 15.0, 3) == 120.0
-    assert first_contact_work(1, 10.0, 1) == 20.0
+    # Defaults: 2 per site, 15 s timeout, given up after 3 failures: robots.txt and two
+    # attempts, 45 s one after another, in which a site under way gets through 90 s of work.
+    assert first_contact_work(2, 15.0, 3) == 90.0
+    assert first_contact_work(1, 10.0, 2) == 20.0
 
 
 class StepClock:
@@ -315,8 +315,8 @@ def test_throttle_paces_a_real_crawl(tmp_path) -> None:
 
 
 def test_a_timed_out_request_still_counts_at_the_server(tmp_path) -> None:
-    """A request we stopped waiting for is still being worked on at the server: its retry and
-    the site's next pages wait one more timeout, so the server never sees more than
+    """A request we stopped waiting for is still being worked on at the server: it keeps its
+    place at the site for one more timeout, so the server never sees more than
     concurrent_per_domain of our requests at once."""
     site = slow_site(30, 0.05)
 
@@ -342,4 +342,41 @@ def test_a_timed_out_request_still_counts_at_the_server(tmp_path) -> None:
         server.stop()
     assert stats.n_out == 30 and stats.dropped == {"timeout": 2}
     assert stuck_requests == 4  # each tried twice (one retry)
+    assert most == 2
+
+
+def test_a_timed_out_request_holds_one_place_not_its_whole_site(tmp_path) -> None:
+    """While the timed-out request keeps its place, the site's other place goes on: its retry
+    and other pages are not held back a whole timeout (which made a timed-out page cost two)."""
+    site = slow_site(80, 0.05)
+    tries = []
+
+    async def stuck(req: Req, w: asyncio.StreamWriter) -> Resp:
+        tries.append(req.path)
+        if len(tries) == 1:
+            await asyncio.sleep(1.5)  # the server works on it past our 1 s timeout
+        return Resp(200, html("late", "Answered. " * 20), [("Content-Type", "text/html")])
+
+    site.prefix("/stuck/", stuck)
+    server = CrawlServer([site]).start()
+    try:
+        urls = [server.url(0, f"/p/{i}.html") for i in range(80)]
+        urls[5:5] = [server.url(0, "/stuck/0.html")]
+        links = write_links(tmp_path / "links" / "part-00000.parquet", urls)
+        cfg = fast_cfg(
+            concurrent_per_domain=2, autothrottle=False, retry_times=1, host_max_failures=10
+        )
+        stats = run_part(links, tmp_path, cfg)
+        most = server.max_inflight[server.ports[0]]
+        times = sorted((t, path) for t, _, path in server.times)
+    finally:
+        server.stop()
+    assert stats.n_out == 81 and stats.dropped == {}  # the retry got the page
+    stuck_at = [t for t, path in times if path == "/stuck/0.html"]
+    assert len(stuck_at) == 2  # the try and its retry
+    # The retry went out at the first try's timeout (1 s), not after one more; the site's
+    # pages went on beside the held place until that place was free again (2 s).
+    assert stuck_at[1] - stuck_at[0] < 1.6
+    assert [p for t, p in times if stuck_at[0] + 1.2 < t < stuck_at[0] + 1.8]
+    # The server never saw more than 2 of ours at once, the abandoned try included.
     assert most == 2

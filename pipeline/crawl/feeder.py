@@ -13,16 +13,15 @@ part's critical path: they start first, and whenever a request slot frees, the s
 work left gets it, so they stay at `per_host` in flight instead of queueing behind the part's
 many small sites (on the benchmark web, a part ended about one second per link of its largest
 site when sites took turns in arrival order). Work, not links: a site of 4 links that answer in
-8 s each has more of it than one of 30 links at 0.5 s, and ranked by links it waited behind
-every larger site and ended runs (news01481 on the benchmark web: its 4 links went out over
-11-145 s).
+8 s each has more of it than one of 30 links at 0.5 s; ranked by links, the slow small site
+waits behind every larger one and starts its slow links last.
 
 A site not contacted yet counts as at least `first_contact` seconds of work: whatever its size,
 it may be a host that hangs, and finding that out takes a fixed chain of timeouts (robots.txt,
-the link, the retry, with pauses between: about a minute with the defaults). Started last, as
-the smallest sites were, such a host became the part's tail (on the benchmark web, parts of
-about 100 s ran 140-165 s, ended by 1-link hosts started at 60-90 s). So a new site gets a free
-slot before a site under way with less work left than that, and the largest sites keep theirs.
+the link, the retry: 45 s with the defaults). Started last, as the smallest sites were, such a
+host became the part's tail (on the benchmark web, parts of about 100 s ran 140-165 s, ended by
+1-link hosts started at 60-90 s). So a new site gets a free slot before a site under way with
+less work left than that, and the largest sites keep theirs.
 Scheduler and downloader queues stay small, so memory stays that of the links themselves.
 """
 
@@ -41,9 +40,9 @@ def site_of(url: str) -> str:
 
 def first_contact_work(per_host: int, timeout: float, max_failures: int) -> float:
     """A new site's priority in seconds of work (links x their time, `per_host` at a time):
-    what a site under way gets through in the time a host that hangs takes to be given up
-    (robots.txt and `max_failures` attempts, each a timeout, a pause of one between them)."""
-    return per_host * (max_failures + 1) * timeout
+    what a site under way gets through in the time a host that hangs takes to be given up:
+    `max_failures` attempts (robots.txt the first), each a timeout, one after another."""
+    return per_host * max_failures * timeout
 
 
 class HostFeeder:
