@@ -416,7 +416,7 @@ class LinkSpider(scrapy.Spider):
     def _room(self, engine: Any) -> bool:
         """May another link go out now: Scrapy takes requests, and the window has a place or
         the link is a site's first. A site not contacted yet may be a host that hangs, given
-        up only about a minute after its first contact: held back by a small window, such
+        up only 45 s or more after its first contact: held back by a small window, such
         hosts on the benchmark web were first contacted 40-60 s in and ended their parts last."""
         if engine.needs_backout():
             return False
