@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import ipaddress
+import logging
 import subprocess
 import sys
 import zlib
@@ -311,3 +312,26 @@ def test_warc_recover_without_rows_removes_files(tmp_path: Path) -> None:
     w = WarcRotator(tmp_path, "part-00003", max_bytes=10_000, software="t", info={})
     w.recover(None)
     assert part_warcs(tmp_path / "crawl" / "warc", "part-00003") == []
+
+
+def test_crawled_messages_only_at_debug() -> None:
+    """The per-response "Crawled (200)" record is not built unless the crawl logs at DEBUG;
+    the formatter's other messages stay Scrapy's."""
+    from scrapy.http import HtmlResponse, Request
+    from scrapy.utils.test import get_crawler
+
+    from pipeline.core.config import CrawlConfig
+    from pipeline.crawl.runner import QuietLogFormatter, scrapy_settings
+
+    settings = scrapy_settings(CrawlConfig())
+    assert settings["LOG_FORMATTER"] == "pipeline.crawl.runner.QuietLogFormatter"
+    request = Request("http://a.test/")
+    response = HtmlResponse("http://a.test/", body=b"<html></html>", request=request)
+    for level, logged in (("INFO", False), ("info", False), ("DEBUG", True), (10, True)):
+        formatter = QuietLogFormatter.from_crawler(get_crawler(settings_dict={"LOG_LEVEL": level}))
+        entry = formatter.crawled(request, response, None)
+        assert (entry is not None) == logged
+        if logged:
+            assert entry["args"]["status"] == 200
+    error = formatter.download_error(ValueError("x"), request, None, "down")
+    assert error is not None and error["level"] == logging.ERROR
