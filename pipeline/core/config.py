@@ -514,6 +514,14 @@ class CrawlConfig(Section):
             "it the windows shrink too, so answers do not queue for busy cores; 0: lag only"
         ),
     )
+    share_by_work: bool = Field(
+        True,
+        description=(
+            "crawl parts on one machine weigh their lag windows by their links left over the "
+            "running parts' mean (pipeline/crawl/share.py): a part with more work gets more of "
+            "a busy machine; false: equal windows"
+        ),
+    )
     fork_server: bool = Field(
         True,
         description=(

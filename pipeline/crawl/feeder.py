@@ -81,6 +81,10 @@ class HostFeeder:
         """Links handed out and not yet done."""
         return len(self._site_of_link)
 
+    def links_left(self) -> int:
+        """Links without an outcome: not handed out yet, or out."""
+        return sum(len(q) for q in self.queues.values()) + len(self._site_of_link)
+
     def finished(self) -> bool:
         return not self.ready and self._next_new >= len(self.new) and not self._site_of_link
 

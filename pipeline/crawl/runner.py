@@ -252,7 +252,11 @@ def crawl(
     if progress is not None:
         progress.done = len(done)
     recorder = Recorder(links, done, sink, cfg.content_types, progress, cfg.dead_pages)
-    process = CrawlerProcess(scrapy_settings(cfg), install_root_handler=True)
+    settings = scrapy_settings(cfg)
+    if cfg.share_by_work:
+        settings["WEBTEXT_LOAD_BOARD"] = str(Path(root) / "crawl" / "_work" / "_load")
+        settings["WEBTEXT_PART"] = part
+    process = CrawlerProcess(settings, install_root_handler=True)
     crawler = process.create_crawler(LinkSpider)
     t0 = time.monotonic()
     process.crawl(crawler, links=links, recorder=recorder)

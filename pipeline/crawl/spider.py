@@ -5,12 +5,14 @@ Runs inside the crawl subprocess only (it imports Scrapy and Twisted).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import time
 import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,12 +37,15 @@ from pipeline.crawl.deadpage import judge_page
 from pipeline.crawl.feeder import HostFeeder, first_contact_work
 from pipeline.crawl.guard import BLOCKED_NAMES, normalize_host
 from pipeline.crawl.middlewares import DNS_FAILURES, TIMEOUTS, WIRE_GZIP, Refused
+from pipeline.crawl.share import LoadBoard
 from pipeline.crawl.sink import ArchiveSink
 from pipeline.crawl.warc import is_single_gzip
 from pipeline.crawl.window import TICK, LagWindow, MachineIdle
 
 # Requests a callback hands out after its outcome: the freed place, and room to grow.
 REFILL = 4
+# Every how many window ticks a part publishes its links left and reweighs its window (1 s).
+SHARE_TICKS = 10
 
 # A page without a Content-Type is kept only if it looks like HTML.
 _HTML_SNIFF = (b"<!doctype html", b"<html", b"<head", b"<body")
@@ -294,6 +299,8 @@ class LinkSpider(scrapy.Spider):
         self._tick: Any = None
         self._tick_due = 0.0
         self._out = 0  # links handed out whose outcome has not reached a callback yet
+        self._board: LoadBoard | None = None
+        self._ticks = 0
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
@@ -311,6 +318,9 @@ class LinkSpider(scrapy.Spider):
     def on_closed(self, spider: Any, reason: str) -> None:
         if self._tick is not None and self._tick.active():
             self._tick.cancel()
+        if self._board is not None:
+            with contextlib.suppress(OSError):
+                self._board.leave()
         self.close_reason = reason
         self.t_close = time.monotonic()
         self.cpu_close = time.process_time()
@@ -361,6 +371,9 @@ class LinkSpider(scrapy.Spider):
                 lag_target, settings.getint("CONCURRENT_REQUESTS"), min_idle=min_idle
             )
             self._idle = MachineIdle() if min_idle > 0 else None
+            board = settings.get("WEBTEXT_LOAD_BOARD")
+            if board:
+                self._board = LoadBoard(Path(board), settings.get("WEBTEXT_PART", "part"))
             self._schedule_tick()
         engine = self.crawler.engine
         while not feeder.finished():
@@ -436,6 +449,14 @@ class LinkSpider(scrapy.Spider):
         assert self.window is not None
         idle = self._idle.read() if self._idle is not None else None
         self.window.observe(now - self._tick_due, now, idle)
+        self._ticks += 1
+        if self._board is not None and self.feeder is not None and self._ticks % SHARE_TICKS == 1:
+            left = self.feeder.links_left()
+            try:
+                self._board.publish(left)
+                self.window.set_weight(self._board.weight(left))
+            except OSError:
+                self._board = None  # an unwritable board: equal shares, as without one
         self._schedule_tick()
         self._wakeup()  # a window that grew may let start() hand out more
 

@@ -11,7 +11,8 @@ The window shrinks (x 0.75, at most once per HOLD seconds) while the process's e
 more than `target` late, or while the machine has less than `min_idle` of its CPU time idle
 (queueing for cores starts before every core is busy all the time), and grows back while
 neither holds and the window is what holds links back. Links that do go out are the feeder's
-first: the sites with the most links left. The spider feeds it the loop's lateness and the
+first: the sites with the most work left. The floor and the growth scale by the part's weight,
+its share of the machine's crawl work (pipeline/crawl/share.py). The spider feeds it the loop's lateness and the
 machine's idle share (MachineIdle) and asks it before each hand-out.
 """
 
@@ -21,8 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The window never goes below this (nor above crawl.concurrent_requests): links to hosts that
-# hang hold their place for a whole timeout, and must not take every place a part has.
+# hang hold their place for a whole timeout, and must not take every place a part has. A part
+# weighed by its share of the work (pipeline/crawl/share.py) has this times its weight, and
+# never less than MIN_FLOOR.
 MIN_WINDOW = 16
+MIN_FLOOR = 4
 # How often the spider measures its event loop's lateness, and how long a decrease is given to
 # show before the next one (answers queued before it still have to drain).
 TICK = 0.1
@@ -42,6 +46,7 @@ WINDOW_STATS = (
     "loop_lag_max_s",
     "late_ticks_share",
     "cpu_idle_mean",
+    "weight_mean",
 )
 
 
@@ -51,10 +56,12 @@ class LagWindow:
     ceiling: int
     limit: int = 0
     min_idle: float = 0.0
+    weight: float = 1.0
     lag: float = 0.0
     idle: float = 1.0
     _last_decrease: float = float("-inf")
     _held_back: bool = False
+    _credit: float = 0.0
     stats: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -71,11 +78,18 @@ class LagWindow:
             "decreases": 0,
             "idle_sum": 0.0,
             "idle_ticks": 0,
+            "weight_sum": 0.0,
         }
 
     @property
     def floor(self) -> int:
-        return min(MIN_WINDOW, self.ceiling)
+        return min(max(MIN_FLOOR, round(MIN_WINDOW * self.weight)), self.ceiling)
+
+    def set_weight(self, weight: float) -> None:
+        """This part's share of the machine relative to the others' (1: an equal share): the
+        floor and the growth scale by it."""
+        self.weight = weight
+        self.limit = max(self.limit, self.floor)
 
     def admits(self, out: int) -> bool:
         """May another link go out while `out` are out and not done?"""
@@ -105,8 +119,13 @@ class LagWindow:
                 self.stats["decreases"] += 1
         elif held_back and roomy:
             # Far below the target the window doubles in ~0.6 s (a part that starts alone on
-            # a machine reaches the ceiling in seconds); near it, one more link per tick.
-            step = max(1, self.limit // 8) if self.lag < self.target / 2 else 1
+            # a machine reaches the ceiling in seconds); near it, `weight` more links per tick
+            # (a fraction carried over), so the parts' shares follow their weights.
+            if self.lag < self.target / 2:
+                step = max(1, int(self.limit * self.weight / 8))
+            else:
+                self._credit += self.weight
+                step, self._credit = int(self._credit), self._credit % 1
             self.limit = min(self.ceiling, self.limit + step)
         s = self.stats
         s["ticks"] += 1
@@ -114,6 +133,7 @@ class LagWindow:
         s["lag_max"] = max(s["lag_max"], lateness)
         s["lag_sum"] += lateness
         s["limit_sum"] += self.limit
+        s["weight_sum"] += self.weight
         s["limit_min"] = min(s["limit_min"], self.limit)
         s["limit_max"] = max(s["limit_max"], self.limit)
 
@@ -129,6 +149,7 @@ class LagWindow:
             "loop_lag_max_s": round(s["lag_max"], 3),
             "late_ticks_share": round(s["late_ticks"] / n, 3),
             "cpu_idle_mean": round(s["idle_sum"] / s["idle_ticks"], 3) if s["idle_ticks"] else None,
+            "weight_mean": round(s["weight_sum"] / s["ticks"] if s["ticks"] else self.weight, 2),
         }
 
 
