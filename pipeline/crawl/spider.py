@@ -373,7 +373,8 @@ class LinkSpider(scrapy.Spider):
             self._idle = MachineIdle() if min_idle > 0 else None
             board = settings.get("WEBTEXT_LOAD_BOARD")
             if board:
-                self._board = LoadBoard(Path(board), settings.get("WEBTEXT_PART", "part"))
+                with contextlib.suppress(OSError):  # unwritable: equal shares, as without one
+                    self._board = LoadBoard(Path(board), settings.get("WEBTEXT_PART", "part"))
             self._schedule_tick()
         engine = self.crawler.engine
         while not feeder.finished():
