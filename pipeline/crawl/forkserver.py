@@ -31,6 +31,12 @@ from typing import Any
 
 PRELOAD = (
     "pyarrow.parquet",
+    "pyarrow.dataset",  # read_table's own import
+    "scrapy.squeues",  # the scheduler's, at start
+    "scrapy.pqueues",
+    "scrapy.dupefilters",
+    "scrapy.robotstxt",
+    "scrapy.statscollectors",
     "scrapy.crawler",
     "scrapy.core.downloader.handlers.http11",
     "scrapy.downloadermiddlewares.httpcompression",
@@ -39,6 +45,7 @@ PRELOAD = (
     "pipeline.crawl.spider",
     "pipeline.crawl.hosts",
     "pipeline.crawl.throttle",
+    "pipeline.crawl.decode",
     "pipeline.crawl.driver",
     "pipeline.crawl.__main__",
 )
@@ -66,6 +73,18 @@ def _preload() -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    # Scrapy imports every component its *_BASE settings name when it reads them, those it
+    # is told to leave out included (remote control: aiohttp; cookies: tldextract): 0.3 s of
+    # CPU per child, 5 s of start-up for 16 parts on 2 cores, paid once here instead.
+    from scrapy.settings import default_settings
+    from scrapy.utils.misc import load_object
+
+    bases = ("EXTENSIONS_BASE", "DOWNLOADER_MIDDLEWARES_BASE", "SPIDER_MIDDLEWARES_BASE")
+    paths = [p for base in bases for p in getattr(default_settings, base, {})]
+    paths += getattr(default_settings, "DOWNLOAD_HANDLERS_BASE", {}).values()
+    for path in paths:
+        with contextlib.suppress(Exception):
+            load_object(path)
     # A child installs the reactor its settings name; one installed here would be inherited.
     assert "twisted.internet.reactor" not in sys.modules, "preloading installed a reactor"
 

@@ -75,7 +75,12 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         "EXTENSIONS": {
             "scrapy.extensions.throttle.AutoThrottle": None,
             "pipeline.crawl.throttle.MedianThrottle": 0,
+            # Scrapy 2.19's remote control is an HTTP server that runs Python code sent to it,
+            # on by default wherever asyncio runs (the non-Linux reactor here): never in a
+            # process that fetches the open web.
+            "scrapy.extensions.remote_control.RemoteControl": None,
         },
+        "REMOTE_CONTROL_ENABLED": False,
         "DOWNLOAD_TIMEOUT": cfg.download_timeout,
         "DNS_TIMEOUT": cfg.dns_timeout,
         "RETRY_ENABLED": cfg.retry_times > 0,
