@@ -4,7 +4,6 @@ Scrapinghub pages and on the damaged bodies real servers send."""
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import pytest
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
@@ -16,22 +15,13 @@ from scrapy.utils.test import get_crawler
 from pipeline.core.config import CrawlConfig
 from pipeline.crawl import decode
 from pipeline.crawl.runner import scrapy_settings
-
-PAGES = (
-    Path(__file__).resolve().parents[1]
-    / ".."
-    / "shared"
-    / "data"
-    / "extraction"
-    / "scrapinghub"
-    / "html"
-)
+from tests.test_crawl_units import SCRAPINGHUB
 
 
 def real_pages() -> list[bytes]:
-    paths = sorted(PAGES.glob("*.html.gz"))
+    paths = sorted(SCRAPINGHUB.glob("*.html.gz"))
     if not paths:
-        pytest.skip(f"no pages under {PAGES}")
+        pytest.skip(f"no pages under {SCRAPINGHUB}")
     return [gzip.decompress(p.read_bytes()) for p in paths]
 
 

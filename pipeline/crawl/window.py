@@ -12,8 +12,8 @@ more than `target` late, or while the machine has less than `min_idle` of its CP
 (queueing for cores starts before every core is busy all the time), and grows back while
 neither holds and the window is what holds links back. Links that do go out are the feeder's
 first: the sites with the most work left. The floor and the growth scale by the part's weight,
-its share of the machine's crawl work (pipeline/crawl/share.py). The spider feeds it the loop's lateness and the
-machine's idle share (MachineIdle) and asks it before each hand-out.
+its share of the machine's crawl work (pipeline/crawl/share.py). The spider feeds it the
+loop's lateness and the machine's idle share (MachineIdle) and asks it before each hand-out.
 """
 
 from __future__ import annotations
