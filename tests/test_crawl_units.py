@@ -335,3 +335,33 @@ def test_crawled_messages_only_at_debug() -> None:
             assert entry["args"]["status"] == 200
     error = formatter.download_error(ValueError("x"), request, None, "down")
     assert error is not None and error["level"] == logging.ERROR
+
+
+def test_unreachable_robots_txt_is_one_info_line() -> None:
+    """A robots.txt whose host does not resolve or times out is logged as one INFO line
+    without its traceback; any other error keeps its level and traceback."""
+    from scrapy.exceptions import CannotResolveHostError, DownloadTimeoutError
+
+    from pipeline.crawl.runner import UnreachableRobotsFilter
+
+    def record(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except type(exc):
+            return logging.LogRecord(
+                "scrapy.downloadermiddlewares.robotstxt",
+                logging.ERROR,
+                __file__,
+                1,
+                "Error downloading %(request)s: %(f_exception)s",
+                None,
+                sys.exc_info(),
+            )
+
+    for exc in (CannotResolveHostError("no results"), DownloadTimeoutError("took longer")):
+        r = record(exc)
+        assert UnreachableRobotsFilter().filter(r)
+        assert (r.levelno, r.levelname, r.exc_info) == (logging.INFO, "INFO", None)
+    other = record(ValueError("a bug"))
+    assert UnreachableRobotsFilter().filter(other)
+    assert other.levelno == logging.ERROR and other.exc_info is not None
