@@ -501,7 +501,8 @@ class CrawlConfig(Section):
         ge=0,
         description=(
             "seconds a crawl process's event loop may run late before the process hands out "
-            "fewer new links (a window between 16 and concurrent_requests, "
+            "fewer new links (a window between 16, times the part's weight with "
+            "share_by_work, and concurrent_requests, "
             "pipeline/crawl/window.py): answers then wait less on a busy machine; 0: no window"
         ),
     )
