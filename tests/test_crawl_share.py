@@ -38,8 +38,9 @@ def test_weight_is_links_left_over_the_running_parts_mean(tmp_path) -> None:
     b.publish(4000)
     assert c.weight(0) == MIN_WEIGHT
     # Half-written or foreign files are skipped, not fatal.
-    (tmp_path / "m1.part-00005").write_text("not a number")
-    (tmp_path / "m1.part-00006.tmp").write_text("5")
+    (tmp_path / "m1@part-00005").write_text("not a number")
+    (tmp_path / "m1@part-00006.tmp").write_text("5")
+    LoadBoard(tmp_path, "part-00007", host="m1.b").publish(10**6)  # another host named m1.b
     for board in (c, d, e):
         board.leave()
     assert a.weight(2000) == 2000 / 3000

@@ -28,7 +28,8 @@ STALE = 5.0
 class LoadBoard:
     def __init__(self, directory: Path, part: str, host: str | None = None):
         self.directory = Path(directory)
-        self.prefix = f"{host or socket.gethostname()}."
+        # "@" cannot be part of a host name: one name that begins another is not mistaken for it.
+        self.prefix = f"{host or socket.gethostname()}@"
         self.path = self.directory / f"{self.prefix}{part}"
         self.directory.mkdir(parents=True, exist_ok=True)
 
