@@ -300,7 +300,6 @@ class LinkSpider(scrapy.Spider):
         self._tick_due = 0.0
         self._out = 0  # links handed out whose outcome has not reached a callback yet
         self._board: LoadBoard | None = None
-        self._ticks = 0
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
@@ -450,8 +449,8 @@ class LinkSpider(scrapy.Spider):
         assert self.window is not None
         idle = self._idle.read() if self._idle is not None else None
         self.window.observe(now - self._tick_due, now, idle)
-        self._ticks += 1
-        if self._board is not None and self.feeder is not None and self._ticks % SHARE_TICKS == 1:
+        ticks = self.window.stats["ticks"]  # this one included
+        if self._board is not None and self.feeder is not None and ticks % SHARE_TICKS == 1:
             left = self.feeder.links_left()
             try:
                 self._board.publish(left)
