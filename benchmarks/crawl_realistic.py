@@ -98,11 +98,14 @@ def main() -> None:
     ap.add_argument("--latency-median", type=float, default=spec_defaults.latency_median)
     ap.add_argument("--set", action="append", default=[], help="crawl.FIELD=VALUE (JSON)")
     ap.add_argument("--keep", type=Path, help="build folder to keep (default: a temp dir)")
+    ap.add_argument("--n-parts", type=int, help="links parts (default: harvest.n_parts)")
     args = ap.parse_args()
 
     spec = WebSpec(hosts=args.hosts, links=args.links, latency_median=args.latency_median)
     web = make_web(spec)
     corpus = CorpusConfig()
+    if args.n_parts:
+        corpus.harvest.n_parts = args.n_parts
     overrides = parse_sets(args.set)
     cfg = CrawlConfig(**{**overrides, "allow_hosts": [".test"]})
     defaults = CrawlConfig().model_dump()
@@ -217,6 +220,7 @@ def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) ->
             "start_s": round(start, 1),
             "end_s": round(end, 1),
             "cpu_s": stats.extra.get("cpu_seconds"),
+            "gc_s": stats.extra.get("gc_seconds"),
             "pages_per_s": stats.extra.get("pages_per_s"),
             **{k: stats.extra[k] for k in WINDOW_STATS if k in stats.extra},
         }
@@ -295,6 +299,8 @@ def run(root: Path, parts: list[Path], cfg: CrawlConfig, port: int, web: Web) ->
         dns_lookup_s_min=round(dns_s, 1),
         crawl_cpu_s=round(cpu, 1),
         crawl_cpu_ms_per_link=round(1000 * cpu / max(1, n_links), 3),
+        # Of the spiders' CPU, seconds in Python's garbage collector (pipeline/crawl/heap.py).
+        crawl_gc_s=round(sum(r["gc_s"] or 0.0 for r in timeline), 1),
         crawl_process_cpu_s=round(proc_cpu, 1),
         crawl_process_cpu_ms_per_link=round(1000 * proc_cpu / max(1, n_links), 3),
         server_cpu_s=stats["server_cpu_s"],

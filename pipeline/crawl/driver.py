@@ -24,6 +24,7 @@ from pipeline.core.reuse import marker_path
 from pipeline.core.stage import run_marked
 from pipeline.crawl.fallback import after_live_crawl
 from pipeline.crawl.forkserver import ForkedProcess, get_server
+from pipeline.crawl.heap import GC_STATS
 from pipeline.crawl.previous import Previous, load_previous, next_warc
 from pipeline.crawl.window import WINDOW_STATS
 from schemas.records import CRAWL_ERRORS, FETCH_SCHEMA
@@ -347,6 +348,7 @@ def run_part(
             "crawl_seconds",
             "pages_per_s",
             "cpu_seconds",
+            *GC_STATS,
             *WINDOW_STATS,
         ):
             if key in summary:

@@ -29,6 +29,8 @@ import threading
 import traceback
 from typing import Any
 
+from pipeline.crawl.heap import freeze_built
+
 PRELOAD = (
     "pyarrow.parquet",
     "pyarrow.dataset",  # read_table's own import
@@ -132,6 +134,7 @@ def serve(parent_pid: int) -> int:
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     _preload()
+    freeze_built()  # the children share these pages: their collections must not touch them
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)

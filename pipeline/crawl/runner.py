@@ -20,6 +20,7 @@ from scrapy.logformatter import LogFormatter
 from pipeline.core.config import CrawlConfig
 from pipeline.core.io import sha256_file
 from pipeline.core.progress import PartProgress
+from pipeline.crawl.heap import CollectorClock, tune_for_crawl
 from pipeline.crawl.journal import Journal, journal_path, last_warc_location, read_journal
 from pipeline.crawl.sink import ArchiveSink
 from pipeline.crawl.warc import WarcRotator
@@ -282,7 +283,11 @@ def crawl(
     crawler = process.create_crawler(LinkSpider)
     t0 = time.monotonic()
     process.crawl(crawler, links=links, recorder=recorder)
+    tune_for_crawl()
+    collector = CollectorClock()
+    collector.start()
     process.start()
+    collector.stop()
     wall = time.monotonic() - t0
     spider: Any = crawler.spider
     crawl_s = (spider.t_close or time.monotonic()) - (spider.t_open or t0) if spider else wall
@@ -310,6 +315,7 @@ def crawl(
         "cpu_seconds": round(spider.cpu_close - spider.cpu_open, 3) if spider else None,
         # How the lag window behaved (pipeline/crawl/window.py): where a busy part's time went.
         **(spider.window.summary() if spider is not None and spider.window is not None else {}),
+        **collector.summary(),
         "archive": archive,
         "finished": finished,
     }
