@@ -146,6 +146,29 @@ def test_feeder_order_and_limits() -> None:
     assert f.next() is None and f.finished()
 
 
+def test_a_site_that_answered_gets_one_link_waiting_in_its_slot() -> None:
+    """per_host in flight is Scrapy's download slot's to keep; the feeder hands a site that
+    has answered one link more, to wait in that slot. A site that has only failed (a host
+    that may hang) stays at per_host."""
+    urls = [f"http://ok.test/{i}" for i in range(6)] + [f"http://hangs.test/{i}" for i in range(5)]
+    f = HostFeeder(urls, per_host=2)
+    assert [f.next() for _ in range(5)] == [
+        "http://ok.test/0",
+        "http://ok.test/1",
+        "http://hangs.test/0",
+        "http://hangs.test/1",
+        None,
+    ]
+    assert f.limit("ok.test") == f.limit("hangs.test") == 2
+    f.done("http://ok.test/0", answered=True)
+    f.done("http://hangs.test/0")  # a timeout: no answer
+    assert f.limit("ok.test") == 3 and f.limit("hangs.test") == 2
+    got = [f.next() for _ in range(4)]
+    assert got[-1] is None
+    assert sorted(got[:3]) == ["http://hangs.test/2", "http://ok.test/2", "http://ok.test/3"]
+    assert f.outstanding == {"ok.test": 3, "hangs.test": 2}
+
+
 def test_feeder_gives_a_free_slot_to_the_site_with_most_links_left() -> None:
     sizes = {"a.test": 10, "b.test": 3, "c.test": 4}
     f = HostFeeder([f"http://{h}/{i}" for h, n in sizes.items() for i in range(n)], per_host=1)

@@ -71,6 +71,10 @@ class HostFeeder:
         self._offers = 0
         self._in_ready: set[str] = set()
         self.outstanding: dict[str, int] = {}
+        # Sites that have answered: one link more than per_host, which waits in the site's
+        # download slot (Scrapy keeps the site at per_host in flight) and leaves the moment a
+        # request ends, not after its answer has gone through the middlewares and the spider.
+        self._answered: set[str] = set()
         self._site_of_link: dict[str, str] = {}
         self._handed_at: dict[str, float] = {}
         # Per site and for the part: seconds its links took, links timed.
@@ -97,7 +101,7 @@ class HostFeeder:
         nothing can go out). Sites drained since they were offered leave the heap here."""
         while self.ready:
             left, _, site = self.ready[0]
-            if not (self.queues[site] and self.outstanding[site] < self.per_host):
+            if not (self.queues[site] and self.outstanding[site] < self.limit(site)):
                 heapq.heappop(self.ready)
                 self._in_ready.discard(site)
                 continue
@@ -126,6 +130,10 @@ class HostFeeder:
             return self._take(site)
         return None
 
+    def limit(self, site: str) -> int:
+        """Links of `site` that may be out at once."""
+        return self.per_host + (site in self._answered)
+
     def seconds_per_link(self, site: str) -> float:
         spent, n = self._spent.get(site) or self._part_spent
         return spent / n if n else self.prior
@@ -143,19 +151,22 @@ class HostFeeder:
         return url
 
     def _offer(self, site: str) -> None:
-        room = self.queues[site] and self.outstanding[site] < self.per_host
+        room = self.queues[site] and self.outstanding[site] < self.limit(site)
         if room and site not in self._in_ready:
             self._in_ready.add(site)
             self._offers += 1
             heapq.heappush(self.ready, (-self.work_left(site), self._offers, site))
 
-    def done(self, url: str, timed: bool = True) -> None:
+    def done(self, url: str, timed: bool = True, answered: bool = False) -> None:
         """The link has its outcome; its site may have another request. `timed` False: the
         link never went out (its site was given up, its URL invalid), so its time says
-        nothing about the site."""
+        nothing about the site. `answered`: the site sent a response (any status), so it is
+        no host that hangs, and gets a link waiting in its slot."""
         site = self._site_of_link.pop(url, None)
         if site is None:
             return
+        if answered:
+            self._answered.add(site)
         handed_at = self._handed_at.pop(url, None)
         if timed and handed_at is not None and self.clock is not None:
             took = self.clock() - handed_at

@@ -48,6 +48,7 @@ PRELOAD = (
     "pipeline.crawl.hosts",
     "pipeline.crawl.throttle",
     "pipeline.crawl.decode",
+    "pipeline.crawl.handler",
     "pipeline.crawl.driver",
     "pipeline.crawl.__main__",
 )

@@ -39,6 +39,8 @@ from pipeline.crawl.guard import (
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 # What a request that ran out of time raises (Scrapy's own class, and Twisted's from below it).
 TIMEOUTS = (DownloadTimeoutError, txerror.TimeoutError)
+# request.meta key: the download handler held the timed-out request's place at its site.
+PLACE_HELD = "_place_held"
 # ...and one whose host name did not resolve.
 DNS_FAILURES = (CannotResolveHostError, txerror.DNSLookupError)
 # request.meta key: the gzip body as it came over the wire, before Scrapy decoded it, for the
@@ -287,39 +289,13 @@ class RetryAfterMiddleware(RetryMiddleware):
         host = normalize_host(urlsplit(request.url).hostname or "")
         if isinstance(exception, CannotResolveHostError) and host in BLOCKED_NAMES:
             return None
-        if isinstance(exception, TIMEOUTS):
-            # We gave up on the request, but the server may still be working on it: it keeps
-            # its place at the site for another timeout's length, or the server would see
-            # concurrent_per_domain + 1 of our requests at once.
+        if isinstance(exception, TIMEOUTS) and not request.meta.get(PLACE_HELD):
+            # The download handler holds a timed-out request's place at its site
+            # (pipeline/crawl/handler.py); where it could not, the whole site waits one
+            # timeout, or the server would see concurrent_per_domain + 1 of ours at once.
             timeout = float(request.meta.get("download_timeout", self.download_timeout))
-            if not self._hold_place(request, timeout):
-                self._pause_site(request, timeout)
+            self._pause_site(request, timeout)
         return super().process_exception(request, exception)
-
-    def _hold_place(self, request: Request, seconds: float) -> bool:
-        """Count `request` among its site's requests under way for `seconds` more: the retry
-        and the site's next pages take the places left. Pausing the whole site instead made
-        every timed-out page cost two timeouts (on the benchmark web such pages, started late,
-        ended their parts 30 s after the first try). Uses the download slot's internals (its
-        set of requests under way); False if they are not there."""
-        try:
-            from scrapy.utils.asyncio import call_later
-
-            downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
-            slot = downloader.slots.get(downloader.get_slot_key(request))
-            if slot is None or not isinstance(slot.transferring, set):
-                return False
-            slot.transferring.add(request)
-
-            def release() -> None:
-                slot.transferring.discard(request)
-                if downloader.slots.get(downloader.get_slot_key(request)) is slot:
-                    downloader._process_queue(slot)
-
-            call_later(seconds, release)
-            return True
-        except (AttributeError, ImportError):
-            return False
 
 
 class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):

@@ -139,6 +139,10 @@ def scrapy_settings(cfg: CrawlConfig) -> dict[str, Any]:
         # per request and per response. DownloaderStats also serializes every whole response
         # to count its bytes.
         "DOWNLOADER_STATS": False,
+        "DOWNLOAD_HANDLERS": {
+            "http": "pipeline.crawl.handler.PlaceHoldingDownloadHandler",
+            "https": "pipeline.crawl.handler.PlaceHoldingDownloadHandler",
+        },
         "SPIDER_MIDDLEWARES": {
             "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
             "scrapy.spidermiddlewares.depth.DepthMiddleware": None,

@@ -341,7 +341,7 @@ class LinkSpider(scrapy.Spider):
         link = request.meta.get("link")
         if link is None or self.feeder is None or self.feeder.site(link) is None:
             return
-        self.feeder.done(link)
+        self.feeder.done(link, answered=True)
         engine = self.crawler.engine
         if self._room(engine) and (next_request := self._next_request()) is not None:
             engine.crawl(next_request)
