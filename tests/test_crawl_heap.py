@@ -14,7 +14,7 @@ from pipeline.crawl.heap import (
     YOUNG_THRESHOLD,
     CollectorClock,
 )
-from tests.crawl_server import CrawlServer, Site, html
+from tests.crawl_server import CrawlServer, plain_site
 from tests.test_crawl import fast_cfg, write_links
 
 # Run in a fresh interpreter: freezing and thresholds are process-wide, not for pytest's.
@@ -83,12 +83,9 @@ def test_collector_clock_counts_only_while_started() -> None:
 def test_a_crawl_part_runs_frozen_and_reports_its_collector(tmp_path) -> None:
     """Through the fork server and as a plain subprocess: Scrapy's, Twisted's and pyarrow's
     objects are frozen before the reactor runs, and the stats say what the collector cost."""
-    site = Site()
-    for i in range(20):
-        site.static(f"/p/{i}.html", html(f"p{i}", "Text. " * 40))
-    server = CrawlServer([site]).start()
+    server = CrawlServer([plain_site(20)]).start()
     try:
-        urls = [server.url(0, f"/p/{i}.html") for i in range(20)]
+        urls = [server.url(0, f"/page{i}.html") for i in range(20)]
         links = write_links(tmp_path / "links" / "part-00000.parquet", urls)
         forked = run_part(links, tmp_path / "forked", fast_cfg())
         plain = run_part(links, tmp_path / "plain", fast_cfg(fork_server=False))

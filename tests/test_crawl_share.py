@@ -9,7 +9,7 @@ import time
 from pipeline.crawl import run_part
 from pipeline.crawl.share import MAX_WEIGHT, MIN_WEIGHT, STALE, LoadBoard
 from pipeline.crawl.window import MIN_FLOOR, MIN_WINDOW, LagWindow
-from tests.crawl_server import CrawlServer, Site, html
+from tests.crawl_server import CrawlServer, plain_site
 from tests.test_crawl import fast_cfg, write_links
 
 
@@ -71,12 +71,9 @@ def test_the_window_floor_and_growth_follow_the_weight() -> None:
 def test_a_crawl_publishes_its_links_left_and_leaves_the_board(tmp_path) -> None:
     """A real part: its entry on the board while it runs, none once it ended; its stats say
     the weight it ran with (alone on the board: 1)."""
-    site = Site()
-    for i in range(30):
-        site.static(f"/p/{i}.html", html(f"p{i}", "Text. " * 40))
-    server = CrawlServer([site]).start()
+    server = CrawlServer([plain_site(30)]).start()
     try:
-        urls = [server.url(0, f"/p/{i}.html") for i in range(30)]
+        urls = [server.url(0, f"/page{i}.html") for i in range(30)]
         links = write_links(tmp_path / "links" / "part-00000.parquet", urls)
         stats = run_part(links, tmp_path, fast_cfg())
     finally:

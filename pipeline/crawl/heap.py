@@ -7,9 +7,9 @@ generation and make it due for a full collection, which walks every object of th
 Scrapy's, Twisted's and pyarrow's modules included. With CPython's defaults (700, 10, 10) one
 crawl process of 6,000 links on the benchmark web spent 2.65 s of its 22.9 s of CPU (12%) in the
 collector, 1.66 s of it in 14 full collections; with the set-up frozen and these thresholds,
-0.32 s of 20.6 s, at the same peak RSS (247 against 250 MB). Reference counting still frees
+0.32 s of 20.6 s, at about the same peak RSS (250 against 247 MB). Reference counting still frees
 what is not in a cycle at once: the thresholds only delay the collection of cycles (a failure's
-traceback), by at most YOUNG_THRESHOLD container allocations.
+traceback), young ones by up to YOUNG_THRESHOLD container allocations.
 """
 
 from __future__ import annotations

@@ -39,10 +39,10 @@ from pipeline.crawl.guard import (
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 # What a request that ran out of time raises (Scrapy's own class, and Twisted's from below it).
 TIMEOUTS = (DownloadTimeoutError, txerror.TimeoutError)
-# request.meta key: the download handler held the timed-out request's place at its site.
-PLACE_HELD = "_place_held"
 # ...and one whose host name did not resolve.
 DNS_FAILURES = (CannotResolveHostError, txerror.DNSLookupError)
+# request.meta key: the download handler held the timed-out request's place at its site.
+PLACE_HELD = "_place_held"
 # request.meta key: the gzip body as it came over the wire, before Scrapy decoded it, for the
 # WARC record (pipeline.crawl.warc keeps such bodies as they came).
 WIRE_GZIP = "wire_gzip"
