@@ -118,6 +118,45 @@ def test_per_host_concurrency_never_above_setting(tmp_path) -> None:
     assert starts[-1] - starts[0] < 9
 
 
+def test_a_host_that_answers_then_hangs_is_tried_no_more_than_host_max_failures(tmp_path) -> None:
+    """Once the host has answered, a link waits in its download slot (the feeder's extra
+    one); when the host then hangs, that link was counted in flight when it passed the
+    host-health gate, so the host still sees only host_max_failures hanging attempts."""
+    answered = []
+
+    async def page(req: Req, w: asyncio.StreamWriter) -> Resp:
+        if len(answered) >= 6:
+            await asyncio.sleep(1.5)  # hangs past the 1 s timeout, done before a second ends
+            return Resp(200, html("late", "Too late. " * 20), [("Content-Type", "text/html")])
+        answered.append(req.path)
+        await asyncio.sleep(0.05)
+        return Resp(200, html("p", "Some text. " * 40), [("Content-Type", "text/html")])
+
+    site = Site(robots="User-agent: *\nDisallow: /private/\n")
+    site.prefix("/p/", page)
+    server = CrawlServer([site]).start()
+    try:
+        urls = [server.url(0, f"/p/{i}.html") for i in range(20)]
+        links = write_links(tmp_path / "links" / "part-00000.parquet", urls)
+        cfg = fast_cfg(
+            download_timeout=1.0, retry_times=2, host_max_failures=3, concurrent_per_domain=2
+        )
+        stats = run_part(links, tmp_path, cfg)
+        rows = fetch_rows(tmp_path)
+        pages = [path for _port, _m, path in server.log if path.startswith("/p/")]
+        most = server.max_inflight[server.ports[0]]
+    finally:
+        server.stop()
+    assert len(answered) == 6 and len(pages) == 6 + cfg.host_max_failures
+    assert Counter(r["error"] for r in rows.values()) == {
+        None: 6,
+        "timeout": 3,
+        "host_unreachable": 11,
+    }
+    assert most == 2
+    stats.check()
+
+
 def test_feeder_order_and_limits() -> None:
     urls = [f"http://big.test/{i}" for i in range(5)]
     urls += [f"http://mid.test/{i}" for i in range(2)]
