@@ -19,7 +19,7 @@ from scrapy import Request
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.http import Response
 
-from pipeline.crawl.middlewares import PLACE_HELD, TIMEOUTS
+from pipeline.crawl.middlewares import PLACE_HELD, TIMEOUTS, site_slot
 
 
 class _HeldPlace:
@@ -37,9 +37,7 @@ def hold_place(crawler: Any, request: Request, seconds: float) -> bool:
     try:
         from scrapy.utils.asyncio import call_later
 
-        downloader = crawler.engine.downloader
-        key = downloader.get_slot_key(request)
-        slot = downloader.slots.get(key)
+        downloader, key, slot = site_slot(crawler, request)
         if slot is None or not isinstance(slot.transferring, set):
             return False
         held = _HeldPlace(request.url)

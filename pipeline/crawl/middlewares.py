@@ -57,6 +57,14 @@ class Refused(IgnoreRequest):
         self.detail = detail
 
 
+def site_slot(crawler: Any, request: Request) -> tuple[Any, str, Any]:
+    """Scrapy's downloader, the key of `request`'s download slot and the slot (None before
+    the site's first request). Downloader internals: AttributeError if they changed."""
+    downloader = crawler.engine.downloader
+    key = downloader.get_slot_key(request)
+    return downloader, key, downloader.slots.get(key)
+
+
 async def _sleep(seconds: float) -> None:
     try:
         from scrapy.utils.asyncio import sleep
@@ -267,9 +275,7 @@ class RetryAfterMiddleware(RetryMiddleware):
         try:
             from scrapy.utils.asyncio import call_later
 
-            downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
-            key = downloader.get_slot_key(request)
-            slot = downloader.slots.get(key)
+            downloader, key, slot = site_slot(self.crawler, request)
             if slot is None:
                 return False
             until = time.monotonic() + seconds
